@@ -1,0 +1,401 @@
+//! The arena list: one shard's entries in a single `Vec`, linked by `u32`
+//! indices into doubly-linked recency lists.
+//!
+//! There is no per-entry allocation and no pointer: a node names its
+//! neighbours by slot index, a removed node's slot joins a free list threaded
+//! through the vacant slots, and the next insertion reuses it. Each node sits
+//! in one of three [`Segment`]s (the LRU policy uses only [`Segment::Main`];
+//! W-TinyLFU uses all three), recorded in two spare bits of its `prev` link,
+//! so a `u64 → u64` node is 24 bytes.
+//!
+//! # Invariants
+//! Checked by [`Arena::validate`] (tests) and by `debug_assert!`s:
+//! - every occupied slot is on exactly one segment list, and the node's
+//!   segment tag names that list;
+//! - following `next` from a list's head visits `len` nodes and ends at its
+//!   tail, and `prev` mirrors `next`;
+//! - every vacant slot is on the free list exactly once, so
+//!   `occupied + free == slots.len()`.
+//!
+//! The arena never calls user code except to drop or move `K` and `V`.
+
+use std::num::NonZeroU32;
+
+/// The "no node" index. Slot indices are below it.
+pub(crate) const NIL: u32 = (1 << 30) - 1;
+
+/// The most nodes one arena holds (one shard's entry count).
+pub(crate) const MAX_NODES: usize = NIL as usize;
+
+const SEGMENT_SHIFT: u32 = 30;
+const INDEX_MASK: u32 = (1 << SEGMENT_SHIFT) - 1;
+
+/// A recency list within the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Segment {
+    /// The LRU list (LRU policy), or W-TinyLFU's probation list.
+    Main = 0,
+    /// W-TinyLFU's admission window.
+    Window = 1,
+    /// W-TinyLFU's protected list.
+    Protected = 2,
+}
+
+impl Segment {
+    const ALL: [Segment; 3] = [Segment::Main, Segment::Window, Segment::Protected];
+
+    fn from_bits(bits: u32) -> Segment {
+        match bits {
+            0 => Segment::Main,
+            1 => Segment::Window,
+            _ => Segment::Protected,
+        }
+    }
+}
+
+/// An occupied slot: the entry and its links.
+struct Node<K, V> {
+    key: K,
+    value: V,
+    /// Bits 0..30: the previous (more recent) node or `NIL`; bits 30..32:
+    /// the node's segment.
+    prev: u32,
+    /// The next (less recent) node's index plus one (`NIL + 1` for none).
+    /// Non-zero, so `Slot` needs no separate tag.
+    next: NonZeroU32,
+}
+
+/// A slot of the arena: a node, or a vacant slot on the free list (holding
+/// the next vacant slot's index). `Option`-like niche packing keeps
+/// `Slot<u64, u64>` at 24 bytes.
+enum Slot<K, V> {
+    Occupied(Node<K, V>),
+    Vacant(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Ends {
+    head: u32,
+    tail: u32,
+    len: u32,
+}
+
+const EMPTY_LIST: Ends = Ends {
+    head: NIL,
+    tail: NIL,
+    len: 0,
+};
+
+/// A shard's entries and recency lists. See the module docs.
+pub(crate) struct Arena<K, V> {
+    slots: Vec<Slot<K, V>>,
+    free: u32,
+    lists: [Ends; 3],
+    len: usize,
+}
+
+/// What `Arena::take_all` hands back: the old slots, to be dropped by the
+/// caller once it has released the shard lock.
+pub(crate) struct Drained<K, V>(#[allow(dead_code)] Vec<Slot<K, V>>);
+
+#[inline]
+fn link(index: u32) -> NonZeroU32 {
+    // `index <= NIL < u32::MAX`, so `index + 1` is in 1..=2^30.
+    NonZeroU32::new(index + 1).unwrap_or(NonZeroU32::MIN)
+}
+
+impl<K, V> Arena<K, V> {
+    pub(crate) fn new() -> Self {
+        Arena {
+            slots: Vec::new(),
+            free: NIL,
+            lists: [EMPTY_LIST; 3],
+            len: 0,
+        }
+    }
+
+    /// Number of occupied slots.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Number of nodes in one segment.
+    #[inline]
+    pub(crate) fn segment_len(&self, segment: Segment) -> usize {
+        self.lists[segment as usize].len as usize
+    }
+
+    /// Bytes of heap the slots reserve.
+    #[cfg(test)]
+    pub(crate) fn slot_capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    fn node(&self, index: u32) -> &Node<K, V> {
+        match &self.slots[index as usize] {
+            Slot::Occupied(node) => node,
+            Slot::Vacant(_) => unreachable!("shardcache: index {index} names a vacant slot"),
+        }
+    }
+
+    fn node_mut(&mut self, index: u32) -> &mut Node<K, V> {
+        match &mut self.slots[index as usize] {
+            Slot::Occupied(node) => node,
+            Slot::Vacant(_) => unreachable!("shardcache: index {index} names a vacant slot"),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn key(&self, index: u32) -> &K {
+        &self.node(index).key
+    }
+
+    #[inline]
+    pub(crate) fn value(&self, index: u32) -> &V {
+        &self.node(index).value
+    }
+
+    #[inline]
+    pub(crate) fn value_mut(&mut self, index: u32) -> &mut V {
+        &mut self.node_mut(index).value
+    }
+
+    /// The segment a node is on.
+    #[inline]
+    pub(crate) fn segment(&self, index: u32) -> Segment {
+        Segment::from_bits(self.node(index).prev >> SEGMENT_SHIFT)
+    }
+
+    /// The least recently used node of a segment.
+    #[inline]
+    pub(crate) fn tail(&self, segment: Segment) -> Option<u32> {
+        let tail = self.lists[segment as usize].tail;
+        (tail != NIL).then_some(tail)
+    }
+
+    /// The node after `index` (towards the tail).
+    #[inline]
+    pub(crate) fn next(&self, index: u32) -> Option<u32> {
+        let next = self.node(index).next.get() - 1;
+        (next != NIL).then_some(next)
+    }
+
+    /// The most recently used node of a segment.
+    #[inline]
+    pub(crate) fn head(&self, segment: Segment) -> Option<u32> {
+        let head = self.lists[segment as usize].head;
+        (head != NIL).then_some(head)
+    }
+
+    /// Stores a new entry at the head of `segment` and returns its index.
+    /// `limit` is the most slots this arena will ever need (the shard's
+    /// entry budget), so growth stops exactly there instead of doubling
+    /// past it.
+    pub(crate) fn insert(&mut self, segment: Segment, key: K, value: V, limit: usize) -> u32 {
+        let node = Node {
+            key,
+            value,
+            prev: NIL,
+            next: link(NIL),
+        };
+        let index = if self.free != NIL {
+            let index = self.free;
+            let slot = std::mem::replace(&mut self.slots[index as usize], Slot::Occupied(node));
+            match slot {
+                Slot::Vacant(next_free) => self.free = next_free,
+                Slot::Occupied(_) => unreachable!("shardcache: free list names an occupied slot"),
+            }
+            index
+        } else {
+            assert!(
+                self.slots.len() < MAX_NODES,
+                "shardcache: a shard cannot hold more than {MAX_NODES} entries"
+            );
+            if self.slots.len() == self.slots.capacity() {
+                let cap = self.slots.capacity();
+                let target = (cap * 2).max(8).min(limit.max(cap + 1));
+                self.slots.reserve_exact(target - cap);
+            }
+            self.slots.push(Slot::Occupied(node));
+            (self.slots.len() - 1) as u32
+        };
+        self.len += 1;
+        self.link_front(index, segment);
+        index
+    }
+
+    /// Unlinks a node, frees its slot and returns its entry.
+    pub(crate) fn remove(&mut self, index: u32) -> (K, V) {
+        self.unlink(index);
+        let slot = std::mem::replace(&mut self.slots[index as usize], Slot::Vacant(self.free));
+        self.free = index;
+        self.len -= 1;
+        match slot {
+            Slot::Occupied(node) => (node.key, node.value),
+            Slot::Vacant(_) => unreachable!("shardcache: removed a vacant slot"),
+        }
+    }
+
+    /// Moves a node to the head of its own segment.
+    #[inline]
+    pub(crate) fn touch(&mut self, index: u32) {
+        let segment = self.segment(index);
+        if self.lists[segment as usize].head != index {
+            self.unlink(index);
+            self.link_front(index, segment);
+        }
+    }
+
+    /// Moves a node to the head of `segment`.
+    pub(crate) fn move_to(&mut self, index: u32, segment: Segment) {
+        self.unlink(index);
+        self.link_front(index, segment);
+    }
+
+    /// Empties the arena. The old slots come back so that the caller drops
+    /// the entries after releasing its lock.
+    pub(crate) fn take_all(&mut self) -> Drained<K, V> {
+        self.free = NIL;
+        self.lists = [EMPTY_LIST; 3];
+        self.len = 0;
+        Drained(std::mem::take(&mut self.slots))
+    }
+
+    /// Calls `f` on every entry, in slot order.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(u32, &K, &V)) {
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Slot::Occupied(node) = slot {
+                f(index as u32, &node.key, &node.value);
+            }
+        }
+    }
+
+    fn link_front(&mut self, index: u32, segment: Segment) {
+        let list = &mut self.lists[segment as usize];
+        let old_head = list.head;
+        list.head = index;
+        if old_head == NIL {
+            list.tail = index;
+        }
+        list.len += 1;
+        let node = self.node_mut(index);
+        node.prev = NIL | ((segment as u32) << SEGMENT_SHIFT);
+        node.next = link(old_head);
+        if old_head != NIL {
+            let head = self.node_mut(old_head);
+            head.prev = (head.prev & !INDEX_MASK) | index;
+        }
+    }
+
+    fn unlink(&mut self, index: u32) {
+        let node = self.node(index);
+        let segment = (node.prev >> SEGMENT_SHIFT) as usize;
+        let prev = node.prev & INDEX_MASK;
+        let next = node.next.get() - 1;
+        if prev == NIL {
+            self.lists[segment].head = next;
+        } else {
+            self.node_mut(prev).next = link(next);
+        }
+        if next == NIL {
+            self.lists[segment].tail = prev;
+        } else {
+            let after = self.node_mut(next);
+            after.prev = (after.prev & !INDEX_MASK) | prev;
+        }
+        self.lists[segment].len -= 1;
+    }
+
+    /// Checks every invariant of the module docs; panics with a description
+    /// of the first one broken. Returns the indices of occupied slots.
+    pub(crate) fn validate(&self) -> Vec<u32> {
+        let mut seen = vec![false; self.slots.len()];
+        let mut total = 0usize;
+        for segment in Segment::ALL {
+            let ends = self.lists[segment as usize];
+            let mut prev = NIL;
+            let mut at = ends.head;
+            let mut count = 0u32;
+            while at != NIL {
+                assert!((at as usize) < self.slots.len(), "link out of bounds");
+                assert!(!seen[at as usize], "node {at} linked twice");
+                seen[at as usize] = true;
+                let node = self.node(at);
+                assert_eq!(node.prev & INDEX_MASK, prev, "prev link of {at} is wrong");
+                assert_eq!(self.segment(at), segment, "segment tag of {at} is wrong");
+                prev = at;
+                at = node.next.get() - 1;
+                count += 1;
+                assert!(count <= ends.len, "list {segment:?} longer than its length");
+            }
+            assert_eq!(count, ends.len, "list {segment:?} shorter than its length");
+            assert_eq!(prev, ends.tail, "tail of {segment:?} is wrong");
+            total += count as usize;
+        }
+        assert_eq!(total, self.len, "lengths do not add up");
+        let mut free = self.free;
+        let mut vacant = 0usize;
+        while free != NIL {
+            match &self.slots[free as usize] {
+                Slot::Vacant(next) => {
+                    assert!(!seen[free as usize], "slot {free} both free and linked");
+                    seen[free as usize] = true;
+                    vacant += 1;
+                    free = *next;
+                }
+                Slot::Occupied(_) => panic!("free list names occupied slot {free}"),
+            }
+        }
+        assert_eq!(vacant + self.len, self.slots.len(), "a slot is lost");
+        (0..self.slots.len() as u32)
+            .filter(|&i| matches!(self.slots[i as usize], Slot::Occupied(_)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_of_u64_pair_is_24_bytes() {
+        assert_eq!(std::mem::size_of::<Slot<u64, u64>>(), 24);
+    }
+
+    #[test]
+    fn lists_and_free_list_stay_consistent() {
+        let mut arena = Arena::new();
+        let a = arena.insert(Segment::Main, 1u64, 10u64, 100);
+        let b = arena.insert(Segment::Main, 2, 20, 100);
+        let c = arena.insert(Segment::Window, 3, 30, 100);
+        arena.validate();
+        assert_eq!(arena.tail(Segment::Main), Some(a));
+        arena.touch(a);
+        assert_eq!(arena.tail(Segment::Main), Some(b));
+        assert_eq!(arena.head(Segment::Main), Some(a));
+        arena.move_to(c, Segment::Protected);
+        assert_eq!(arena.segment(c), Segment::Protected);
+        arena.validate();
+        assert_eq!(arena.remove(b), (2, 20));
+        arena.validate();
+        let d = arena.insert(Segment::Main, 4, 40, 100);
+        assert_eq!(d, b, "a freed slot is reused");
+        assert_eq!(arena.len(), 3);
+        arena.validate();
+        assert_eq!(arena.segment_len(Segment::Main), 2);
+        let _ = arena.take_all();
+        assert_eq!(arena.len(), 0);
+        arena.validate();
+    }
+
+    #[test]
+    fn growth_stops_at_the_limit() {
+        let mut arena = Arena::new();
+        for i in 0..1000u64 {
+            arena.insert(Segment::Main, i, i, 1000);
+        }
+        assert_eq!(arena.slot_capacity(), 1000);
+    }
+}

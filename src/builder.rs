@@ -1,0 +1,303 @@
+//! [`CacheBuilder`]: every setting of a cache, checked before it is built.
+
+use std::error::Error;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+use ahash::RandomState;
+use crossbeam_utils::CachePadded;
+
+use crate::arena::MAX_NODES;
+use crate::cache::{share, Cache, Weigher};
+use crate::policy::Policy;
+use crate::shard::Shard;
+use crate::sync::Mutex;
+
+/// The fewest capacity units a shard gets from the default shard count: a
+/// shard of a few dozen entries evicts noticeably worse than one global LRU,
+/// so small caches get fewer shards (a cache of capacity below 128 gets one).
+pub const MIN_SHARD_CAPACITY: u64 = 64;
+
+/// The most shards a cache may have.
+pub const MAX_SHARDS: usize = 1 << 16;
+
+/// Builds a [`Cache`] with settings other than the defaults.
+///
+/// ```
+/// use shardcache::{Cache, Policy};
+///
+/// let cache: Cache<u64, String> = Cache::builder()
+///     .capacity(10_000)
+///     .shards(8)
+///     .policy(Policy::Lru)
+///     .build();
+/// assert_eq!(cache.shards(), 8);
+/// ```
+#[must_use = "a builder does nothing until `build` or `try_build`"]
+pub struct CacheBuilder<K, V, S = RandomState> {
+    capacity: Option<u64>,
+    shards: Option<usize>,
+    hasher: S,
+    weigher: Option<Weigher<K, V>>,
+    policy: Policy,
+}
+
+/// Why a [`CacheBuilder`] configuration cannot work. Its message names the
+/// setting to change.
+///
+/// ```
+/// let err = shardcache::Cache::<u64, u64>::builder()
+///     .capacity(10)
+///     .shards(0)
+///     .try_build()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("`shards`"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `capacity` was never set.
+    MissingCapacity,
+    /// `shards` was 0.
+    ZeroShards,
+    /// `shards` was above [`MAX_SHARDS`].
+    TooManyShards {
+        /// The shard count asked for.
+        shards: usize,
+    },
+    /// More shards than capacity units: some shards could hold nothing.
+    ShardsExceedCapacity {
+        /// The shard count asked for.
+        shards: usize,
+        /// The capacity asked for.
+        capacity: u64,
+    },
+    /// A shard's share of the capacity is more entries than a shard can
+    /// index (2^30 − 1).
+    ShardTooLarge {
+        /// The capacity asked for.
+        capacity: u64,
+        /// The shard count.
+        shards: usize,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::MissingCapacity => {
+                f.write_str("shardcache: `capacity` is not set: call `.capacity(n)` on the builder")
+            }
+            BuildError::ZeroShards => f.write_str("shardcache: `shards` must be at least 1"),
+            BuildError::TooManyShards { shards } => write!(
+                f,
+                "shardcache: `shards` is {shards}, above the maximum of {MAX_SHARDS}"
+            ),
+            BuildError::ShardsExceedCapacity { shards, capacity } => write!(
+                f,
+                "shardcache: `shards` ({shards}) exceeds `capacity` ({capacity}): every shard \
+                 needs room for at least one entry; use fewer shards or leave `shards` unset"
+            ),
+            BuildError::ShardTooLarge { capacity, shards } => write!(
+                f,
+                "shardcache: `capacity` {capacity} over {shards} shard(s) puts more than \
+                 {MAX_NODES} entries in a shard; raise `shards`"
+            ),
+        }
+    }
+}
+
+impl Error for BuildError {}
+
+impl<K: Hash + Eq, V: Clone> CacheBuilder<K, V, RandomState> {
+    /// A builder with the defaults: no capacity yet, the default shard
+    /// count, ahash, no weigher, [`Policy::Lru`].
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<u8, u8> = shardcache::CacheBuilder::new().capacity(4).build();
+    /// assert_eq!(cache.capacity(), 4);
+    /// ```
+    pub fn new() -> Self {
+        CacheBuilder {
+            capacity: None,
+            shards: None,
+            hasher: RandomState::new(),
+            weigher: None,
+            policy: Policy::default(),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> Default for CacheBuilder<K, V, RandomState> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The default shard count for a capacity: four shards per available core,
+/// rounded up to a power of two, but no more than leave each shard
+/// [`MIN_SHARD_CAPACITY`] units, and at least one.
+///
+/// ```
+/// use shardcache::default_shards;
+/// assert_eq!(default_shards(100), 1);
+/// assert!(default_shards(1 << 20).is_power_of_two());
+/// ```
+pub fn default_shards(capacity: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let wanted = (cores * 4).next_power_of_two().min(MAX_SHARDS);
+    let by_size = capacity / MIN_SHARD_CAPACITY;
+    if by_size == 0 {
+        return 1;
+    }
+    // The largest power of two not above `by_size`.
+    let by_size = 1u64 << (63 - by_size.leading_zeros());
+    wanted.min(usize::try_from(by_size).unwrap_or(MAX_SHARDS))
+}
+
+impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
+    /// The most entries the cache holds, or with a [`weigher`](Self::weigher)
+    /// the most total weight. Required. 0 stores nothing (loads are still
+    /// coalesced).
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<u8, u8> = shardcache::Cache::builder().capacity(0).build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.len(), 0);
+    /// ```
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// The number of shards, each with its own lock and an equal share of
+    /// the capacity (shares differ by at most one and add up to the
+    /// capacity). Any count from 1 to [`MAX_SHARDS`] works; powers of two
+    /// are not required. With one shard the cache is an exact global LRU.
+    ///
+    /// Unset, the count is [`default_shards`]`(capacity)`: four per core,
+    /// rounded up to a power of two, but never fewer than
+    /// [`MIN_SHARD_CAPACITY`] capacity units per shard.
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<u8, u8> = shardcache::Cache::builder().capacity(10).shards(1).build();
+    /// assert_eq!(cache.shards(), 1);
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = Some(shards);
+        self
+    }
+
+    /// The hasher that picks a key's shard and its slot in the shard's
+    /// index. Any [`BuildHasher`]; the default is `ahash::RandomState`.
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    /// let cache: shardcache::Cache<u8, u8, RandomState> = shardcache::Cache::builder()
+    ///     .capacity(10)
+    ///     .hasher(RandomState::new())
+    ///     .build();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.get(&1), Some(1));
+    /// ```
+    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> CacheBuilder<K, V, S2> {
+        CacheBuilder {
+            capacity: self.capacity,
+            shards: self.shards,
+            hasher,
+            weigher: self.weigher,
+            policy: self.policy,
+        }
+    }
+
+    /// Weighs each entry: the capacity then bounds the total weight instead
+    /// of the entry count. An entry heavier than its shard's share of the
+    /// capacity is not stored. Called once per insert, outside the shard lock
+    /// (for an insert) or under it (when a load completes, with the shard's
+    /// stored key): keep it cheap and free of locking.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::builder()
+    ///     .capacity(10)
+    ///     .shards(1)
+    ///     .weigher(|_k: &&str, v: &Vec<u8>| v.len() as u64)
+    ///     .build();
+    /// cache.insert("a", vec![0; 6]);
+    /// cache.insert("b", vec![0; 6]); // evicts "a": 12 > 10
+    /// assert_eq!((cache.len(), cache.weight()), (1, 6));
+    /// ```
+    pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u64 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Box::new(weigher));
+        self
+    }
+
+    /// The eviction policy (default [`Policy::Lru`]).
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<u8, u8> =
+    ///     shardcache::Cache::builder().capacity(8).policy(shardcache::Policy::Lru).build();
+    /// assert_eq!(cache.capacity(), 8);
+    /// ```
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Builds the cache, or says which setting cannot work. Use this when
+    /// the settings come from user input.
+    ///
+    /// ```
+    /// let built = shardcache::Cache::<u64, u64>::builder().capacity(4).shards(8).try_build();
+    /// assert_eq!(
+    ///     built.unwrap_err(),
+    ///     shardcache::BuildError::ShardsExceedCapacity { shards: 8, capacity: 4 }
+    /// );
+    /// ```
+    pub fn try_build(self) -> Result<Cache<K, V, S>, BuildError> {
+        let capacity = self.capacity.ok_or(BuildError::MissingCapacity)?;
+        let shards = match self.shards {
+            None => default_shards(capacity),
+            Some(0) => return Err(BuildError::ZeroShards),
+            Some(shards) if shards > MAX_SHARDS => {
+                return Err(BuildError::TooManyShards { shards })
+            }
+            Some(shards) if capacity > 0 && shards as u64 > capacity => {
+                return Err(BuildError::ShardsExceedCapacity { shards, capacity })
+            }
+            Some(shards) => shards,
+        };
+        let weighted = self.weigher.is_some();
+        if !weighted && share(capacity, shards, 0) > MAX_NODES as u64 {
+            return Err(BuildError::ShardTooLarge { capacity, shards });
+        }
+        let shards = (0..shards)
+            .map(|i| {
+                let budget = share(capacity, shards, i);
+                CachePadded::new(Mutex::new(Shard::new(budget, weighted, self.policy)))
+            })
+            .collect();
+        Ok(Cache {
+            shards,
+            hasher: self.hasher,
+            weigher: self.weigher,
+            capacity: Mutex::new(capacity),
+        })
+    }
+
+    /// Builds the cache.
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<u8, u8> = shardcache::Cache::builder().capacity(4).build();
+    /// assert!(cache.is_empty());
+    /// ```
+    ///
+    /// # Panics
+    /// With the [`BuildError`] message naming the setting, when the
+    /// configuration cannot work (see [`try_build`](Self::try_build)).
+    pub fn build(self) -> Cache<K, V, S> {
+        match self.try_build() {
+            Ok(cache) => cache,
+            Err(error) => panic!("{error}"),
+        }
+    }
+}

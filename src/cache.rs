@@ -1,0 +1,462 @@
+//! The public face: [`Cache`] and its plain (non-loading) operations.
+//!
+//! Every operation hashes its key outside any lock, picks the shard from the
+//! hash, holds that one shard's lock for a bounded amount of work, and drops
+//! whatever it removed (evicted entries, replaced values) after releasing the
+//! lock. Loading operations (`get_or_insert_with` and friends) live in
+//! `load.rs`.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+use ahash::RandomState;
+use crossbeam_utils::CachePadded;
+
+use crate::builder::CacheBuilder;
+use crate::shard::Shard;
+use crate::stats::{CacheInfo, Stats};
+use crate::sync::{Mutex, MutexGuard};
+
+/// A weigher: the cost of an entry against the cache's capacity.
+pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
+
+/// A concurrent, sharded, memory-bounded cache with single-flight loading.
+///
+/// Share one `Cache` between threads behind an [`Arc`](std::sync::Arc): every
+/// method takes `&self`. Keys are spread over shards by hash, each shard an
+/// exact LRU (by default) with its own lock, so threads working on different
+/// keys rarely wait for each other.
+///
+/// Reads return clones of the stored values. For values that are expensive
+/// to clone, store `Arc<T>`: a clone is then a reference-count increment.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::thread;
+/// use shardcache::Cache;
+///
+/// let cache: Arc<Cache<u64, String>> = Arc::new(Cache::new(1_000));
+/// let handles: Vec<_> = (0..4)
+///     .map(|t| {
+///         let cache = Arc::clone(&cache);
+///         thread::spawn(move || {
+///             for i in 0..100 {
+///                 // Every thread asks for the same keys; each is computed once.
+///                 let v = cache.get_or_insert_with(i, || format!("value {i}"));
+///                 assert_eq!(v, format!("value {i}"));
+///             }
+///             t
+///         })
+///     })
+///     .collect();
+/// for h in handles {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(cache.len(), 100);
+/// assert_eq!(cache.stats().loads, 100);
+/// ```
+///
+/// # Guarantees
+/// - `len() <= capacity()` (or, with a weigher, `weight() <= capacity()`)
+///   whenever any thread looks.
+/// - With one shard, eviction is exactly LRU: the cache answers every
+///   operation as the `lru` crate's `LruCache` would.
+/// - Values removed by eviction, replacement, `remove` or `clear` are dropped
+///   after the shard lock is released, exactly once.
+/// - A panic in a key's `Hash` or `Eq`, a value's `Clone`, the weigher or a
+///   loader leaves the cache consistent and usable.
+pub struct Cache<K, V, S = RandomState> {
+    pub(crate) shards: Box<[CachePadded<Mutex<Shard<K, V>>>]>,
+    pub(crate) hasher: S,
+    pub(crate) weigher: Option<Weigher<K, V>>,
+    /// The total capacity; its lock also serialises `set_capacity`.
+    pub(crate) capacity: Mutex<u64>,
+}
+
+impl<K: Hash + Eq, V: Clone> Cache<K, V, RandomState> {
+    /// A cache of at most `capacity` entries with the default settings:
+    /// exact LRU per shard, the default shard count (see
+    /// [`CacheBuilder::shards`]), and ahash.
+    ///
+    /// A capacity of 0 stores nothing (like Python's `lru_cache(maxsize=0)`),
+    /// but concurrent loads of one key are still coalesced.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(2);
+    /// cache.insert("a", 1);
+    /// assert_eq!(cache.get("a"), Some(1));
+    /// ```
+    ///
+    /// # Panics
+    /// If `capacity` is too large to index (more than 2^30 − 1 entries per
+    /// shard); use [`Cache::builder`] and more shards.
+    pub fn new(capacity: u64) -> Self {
+        CacheBuilder::new().capacity(capacity).build()
+    }
+
+    /// A builder for a cache with other settings: shard count, hasher,
+    /// weigher, eviction policy.
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<String, Vec<u8>> = shardcache::Cache::builder()
+    ///     .capacity(1 << 20)
+    ///     .weigher(|_key: &String, value: &Vec<u8>| value.len() as u64)
+    ///     .build();
+    /// assert_eq!(cache.capacity(), 1 << 20);
+    /// ```
+    pub fn builder() -> CacheBuilder<K, V, RandomState> {
+        CacheBuilder::new()
+    }
+}
+
+impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
+    #[inline]
+    pub(crate) fn hash<Q: ?Sized + Hash>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard a hash belongs to. Uses bits 24..56 of the hash: hashbrown
+    /// takes a bucket from the low bits and its control byte from the top
+    /// seven, so the keys of one shard still differ in both.
+    #[inline]
+    pub(crate) fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<K, V>> {
+        let bits = (hash >> 24) as u32 as u64;
+        let index = ((bits * self.shards.len() as u64) >> 32) as usize;
+        self.shards[index].lock()
+    }
+
+    #[inline]
+    pub(crate) fn weigh(&self, key: &K, value: &V) -> u64 {
+        match &self.weigher {
+            Some(weigher) => weigher(key, value),
+            None => 1,
+        }
+    }
+
+    /// Returns a clone of the value for `key` and marks it most recently
+    /// used. Counts a hit or a miss.
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<String, u32> = shardcache::Cache::new(10);
+    /// cache.insert("apple".to_string(), 3);
+    /// assert_eq!(cache.get("apple"), Some(3)); // look up by &str
+    /// assert_eq!(cache.get("pear"), None);
+    /// ```
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).get(hash, key)
+    }
+
+    /// Returns a clone of the value for `key` without marking it used and
+    /// without counting a hit or miss.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::builder().capacity(2).shards(1).build();
+    /// cache.insert(1, "one");
+    /// cache.insert(2, "two");
+    /// assert_eq!(cache.peek(&1), Some("one")); // 1 stays least recently used
+    /// cache.insert(3, "three");
+    /// assert_eq!(cache.peek(&1), None);
+    /// ```
+    pub fn peek<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).peek(hash, key)
+    }
+
+    /// Whether `key` is cached. Does not mark it used or count.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(2);
+    /// cache.insert("k", ());
+    /// assert!(cache.contains_key("k"));
+    /// assert!(!cache.contains_key("x"));
+    /// ```
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let hash = self.hash(key);
+        self.shard(hash).contains(hash, key)
+    }
+
+    /// Stores `value` under `key` as the most recently used entry, evicting
+    /// the least recently used entries of its shard if it is full. Returns
+    /// the value it replaced, if any.
+    ///
+    /// An entry heavier than its shard's share of the capacity is not
+    /// stored (and evicts nothing); if the key held an older value, that
+    /// value is removed and returned, so a reader never sees it again.
+    ///
+    /// An insert that happens while a load of the same key is in flight wins:
+    /// the load's value goes to its callers but is not stored over this one.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(10);
+    /// assert_eq!(cache.insert("k", 1), None);
+    /// assert_eq!(cache.insert("k", 2), Some(1));
+    /// assert_eq!(cache.get("k"), Some(2));
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        let hash = self.hash(&key);
+        let weight = self.weigh(&key, &value);
+        let mut garbage = self
+            .shard(hash)
+            .insert(hash, key, value, weight, &|k: &K| self.hash(k));
+        garbage.take_replaced()
+    }
+
+    /// Removes `key` and returns its value. A load of `key` in flight is
+    /// superseded: its value goes to its callers but is not stored.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(10);
+    /// cache.insert(7, "seven");
+    /// assert_eq!(cache.remove(&7), Some("seven"));
+    /// assert_eq!(cache.remove(&7), None);
+    /// ```
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let hash = self.hash(key);
+        let removed = self.shard(hash).remove(hash, key);
+        removed.map(|(_key, value)| value)
+    }
+
+    /// The number of entries, summed shard by shard (not a point-in-time
+    /// snapshot while other threads write).
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(10);
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.lock().len()).sum()
+    }
+
+    /// Whether the cache holds no entry.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::<u8, u8>::new(10);
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|shard| shard.lock().len() == 0)
+    }
+
+    /// The total weight of the entries: their number when there is no
+    /// weigher.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::builder()
+    ///     .capacity(100)
+    ///     .weigher(|_k: &u32, v: &String| v.len() as u64)
+    ///     .build();
+    /// cache.insert(1, "four".to_string());
+    /// assert_eq!(cache.weight(), 4);
+    /// ```
+    pub fn weight(&self) -> u64 {
+        self.shards.iter().map(|shard| shard.lock().weight()).sum()
+    }
+
+    /// The capacity: the most entries (or, with a weigher, the most total
+    /// weight) the cache holds. Each shard holds at most its share; the
+    /// shares add up exactly to the capacity.
+    ///
+    /// ```
+    /// assert_eq!(shardcache::Cache::<u8, u8>::new(128).capacity(), 128);
+    /// ```
+    pub fn capacity(&self) -> u64 {
+        *self.capacity.lock()
+    }
+
+    /// Changes the capacity of a live cache. Shrinking evicts, shard by
+    /// shard, down to the new shares; growing takes effect at once.
+    ///
+    /// The shard count stays as built: a capacity below it leaves some shards
+    /// with no room, and keys that hash there are not stored.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::builder().capacity(4).shards(1).build();
+    /// for i in 0..4 {
+    ///     cache.insert(i, i);
+    /// }
+    /// cache.set_capacity(2);
+    /// assert_eq!(cache.len(), 2);
+    /// assert!(cache.contains_key(&3) && cache.contains_key(&2)); // the most recent stay
+    /// ```
+    pub fn set_capacity(&self, capacity: u64) {
+        let mut total = self.capacity.lock();
+        *total = capacity;
+        for (i, shard) in self.shards.iter().enumerate() {
+            let budget = share(capacity, self.shards.len(), i);
+            let garbage = shard.lock().set_budget(budget, &|k: &K| self.hash(k));
+            drop(garbage);
+        }
+    }
+
+    /// Removes every entry. Loads in flight are superseded: their values go
+    /// to their callers but are not stored.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(10);
+    /// cache.insert(1, 1);
+    /// cache.clear();
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let garbage = shard.lock().clear();
+            drop(garbage);
+        }
+    }
+
+    /// A snapshot of the statistics, summed over the shards.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(10);
+    /// cache.get_or_insert_with(1, || 10);
+    /// cache.get(&1);
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.hits, stats.misses, stats.loads), (1, 1, 1));
+    /// ```
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        for shard in self.shards.iter() {
+            let counters = shard.lock().counters;
+            counters.add_to(&mut stats);
+        }
+        stats
+    }
+
+    /// Hits, misses, capacity and size in the shape of Python's
+    /// `lru_cache().cache_info()`.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(128);
+    /// cache.get_or_insert_with(10_000u64, || (0..10_000u64).map(|i| i * i).sum::<u64>());
+    /// assert_eq!(cache.cache_info().to_string(), "CacheInfo(hits=0, misses=1, maxsize=128, currsize=1)");
+    /// ```
+    pub fn cache_info(&self) -> CacheInfo {
+        let stats = self.stats();
+        CacheInfo {
+            hits: stats.hits,
+            misses: stats.misses,
+            capacity: self.capacity(),
+            size: self.len(),
+            coalesced: stats.coalesced,
+        }
+    }
+
+    /// The number of shards.
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<u64, u64> = shardcache::Cache::builder().capacity(64).shards(4).build();
+    /// assert_eq!(cache.shards(), 4);
+    /// ```
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Iterates over clones of the entries, one shard at a time: each shard
+    /// is copied under its lock when the iterator reaches it. Not a
+    /// point-in-time snapshot across shards: writes to shards not yet reached
+    /// show up, writes to shards already passed do not. Does not mark entries
+    /// used.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(10);
+    /// cache.insert(1, "a");
+    /// cache.insert(2, "b");
+    /// let mut all: Vec<_> = cache.iter().collect();
+    /// all.sort();
+    /// assert_eq!(all, vec![(1, "a"), (2, "b")]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, K, V, S>
+    where
+        K: Clone,
+    {
+        Iter {
+            cache: self,
+            next_shard: 0,
+            buffer: Vec::new().into_iter(),
+        }
+    }
+
+    /// Checks every internal invariant (arena lists, index, weights, flight
+    /// records) and panics on the first one broken. For tests; takes every
+    /// shard lock in turn.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        for shard in self.shards.iter() {
+            shard.lock().validate(&|k: &K| self.hash(k));
+        }
+    }
+
+    /// The number of loads in flight. For tests.
+    #[doc(hidden)]
+    pub fn loads_in_flight(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().flights_len()).sum()
+    }
+}
+
+/// Shard `index`'s share of `capacity` among `shards`: the shares differ by
+/// at most one and add up exactly to `capacity`.
+pub(crate) fn share(capacity: u64, shards: usize, index: usize) -> u64 {
+    let shards = shards as u64;
+    capacity / shards + u64::from((index as u64) < capacity % shards)
+}
+
+/// An iterator over clones of a cache's entries; see [`Cache::iter`].
+pub struct Iter<'a, K, V, S> {
+    cache: &'a Cache<K, V, S>,
+    next_shard: usize,
+    buffer: std::vec::IntoIter<(K, V)>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Iterator for Iter<'_, K, V, S> {
+    type Item = (K, V);
+
+    fn next(&mut self) -> Option<(K, V)> {
+        loop {
+            if let Some(entry) = self.buffer.next() {
+                return Some(entry);
+            }
+            let shard = self.cache.shards.get(self.next_shard)?;
+            self.next_shard += 1;
+            let shard = shard.lock();
+            let mut entries = Vec::with_capacity(shard.len());
+            shard.for_each(|_, k, v| entries.push((k.clone(), v.clone())));
+            drop(shard);
+            self.buffer = entries.into_iter();
+        }
+    }
+}
+
+impl<K, V, S> fmt::Debug for Cache<K, V, S>
+where
+    K: Hash + Eq,
+    V: Clone,
+    S: BuildHasher,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}

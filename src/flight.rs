@@ -1,0 +1,280 @@
+//! The flight: the record of one load in progress, shared by the caller
+//! driving it (the leader) and every caller waiting for it, sync threads and
+//! async tasks alike.
+//!
+//! A flight is registered in its shard (a [`FlightSlot`] beside the shard's
+//! index, holding the key) from the miss that starts it until the load ends.
+//! Its own small mutex guards the [`State`]; the shard lock is always taken
+//! first when both are held, and neither is held while a loader runs or a
+//! waker is woken. The full protocol, with the loom model of each step, is in
+//! `docs/single-flight.md`.
+//!
+//! # States
+//! `Pending` (led by `leader`) → `Ready(value)` | `Failed(error)` when the
+//! leader finishes, or → `Pending` led by the oldest waiter when the leader
+//! gives up (panic, cancellation, timeout of a chosen waiter), or →
+//! `Abandoned` when it gives up with nobody waiting.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use crate::sync::{thread_local, Arc, Condvar, Mutex};
+
+/// A failed load's error, shared by every caller of that load.
+pub(crate) type SharedError = std::sync::Arc<dyn Any + Send + Sync>;
+
+/// The shard's record of a flight: the key being loaded (stored once, moved
+/// into the arena when the load completes) and whether a newer write has
+/// superseded the load.
+pub(crate) struct FlightSlot<K, V> {
+    pub(crate) key: K,
+    pub(crate) hash: u64,
+    pub(crate) flight: Arc<Flight<V>>,
+    pub(crate) superseded: bool,
+}
+
+pub(crate) struct Flight<V> {
+    state: Mutex<State<V>>,
+    cond: Condvar,
+}
+
+struct State<V> {
+    outcome: Outcome<V>,
+    /// Who drives the load: 0 for the caller that started it, else the id
+    /// of the waiter it was handed to.
+    leader: u64,
+    /// Waiting callers in arrival order (the oldest leads next).
+    waiters: VecDeque<Waiter>,
+    next_id: u64,
+}
+
+struct Waiter {
+    id: u64,
+    /// The task to wake, for async waiters that have been polled.
+    waker: Option<Waker>,
+}
+
+enum Outcome<V> {
+    Pending,
+    Ready(V),
+    Failed(SharedError),
+    Abandoned,
+}
+
+/// What a waiter learns from its flight.
+pub(crate) enum Wait<V> {
+    /// The load succeeded.
+    Value(V),
+    /// The load failed with this error.
+    Failed(SharedError),
+    /// The waiter was chosen to drive the load.
+    Lead,
+    /// The flight ended without a result for this waiter; start over.
+    Retry,
+    /// The waiter's deadline passed first.
+    TimedOut,
+}
+
+/// Tasks to wake once every lock is released.
+#[derive(Default)]
+#[must_use]
+pub(crate) struct Wakers(Vec<Waker>);
+
+impl Wakers {
+    pub(crate) fn wake<V>(self, flight: &Flight<V>) {
+        flight.cond.notify_all();
+        for waker in self.0 {
+            waker.wake();
+        }
+    }
+}
+
+pub(crate) enum HandOver {
+    /// Leadership passed to the oldest waiter; wake it.
+    To(Wakers),
+    /// Nobody waits: the flight is over and must leave its shard.
+    Ended,
+    /// The caller does not lead this flight (any more).
+    NotLeader,
+}
+
+thread_local! {
+    /// Addresses of the flights this thread is running a loader for
+    /// (innermost last), to catch a loader that waits for its own key.
+    static LOADING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+}
+
+/// Marks a flight as being loaded on this thread while it lives.
+pub(crate) struct LoadingScope(usize);
+
+impl LoadingScope {
+    pub(crate) fn enter<V>(flight: &Flight<V>) -> Self {
+        let address = flight.address();
+        LOADING.with(|loading| loading.borrow_mut().push(address));
+        LoadingScope(address)
+    }
+}
+
+impl Drop for LoadingScope {
+    fn drop(&mut self) {
+        LOADING.with(|loading| {
+            let mut loading = loading.borrow_mut();
+            if let Some(at) = loading.iter().rposition(|&a| a == self.0) {
+                loading.remove(at);
+            }
+        });
+    }
+}
+
+impl<V> Flight<V> {
+    pub(crate) fn new() -> Self {
+        Flight {
+            state: Mutex::new(State {
+                outcome: Outcome::Pending,
+                leader: 0,
+                waiters: VecDeque::new(),
+                next_id: 1,
+            }),
+            cond: Condvar::new(),
+        }
+    }
+
+    fn address(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Whether this thread is inside this flight's loader.
+    pub(crate) fn is_loading_on_this_thread(&self) -> bool {
+        let address = self.address();
+        LOADING.with(|loading| loading.borrow().contains(&address))
+    }
+
+    /// Adds a waiter and returns its id. Called with the shard lock held, so
+    /// the flight cannot end between the shard lookup and the registration.
+    pub(crate) fn register(&self) -> u64 {
+        let mut state = self.state.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.waiters.push_back(Waiter { id, waker: None });
+        id
+    }
+
+    /// Ends the flight with a value; returns how many waiters it serves and
+    /// the tasks to wake. Called with the shard lock held.
+    pub(crate) fn finish_ready(&self, value: V) -> (u64, Wakers) {
+        let mut state = self.state.lock();
+        let served = state.waiters.len() as u64;
+        state.outcome = Outcome::Ready(value);
+        (served, take_wakers(&mut state.waiters))
+    }
+
+    /// Ends the flight with an error. Called with the shard lock held.
+    pub(crate) fn finish_failed(&self, error: SharedError) -> Wakers {
+        let mut state = self.state.lock();
+        state.outcome = Outcome::Failed(error);
+        take_wakers(&mut state.waiters)
+    }
+
+    /// The leader `id` gives up. Called with the shard lock held.
+    pub(crate) fn hand_over(&self, id: u64) -> HandOver {
+        let mut state = self.state.lock();
+        if !matches!(state.outcome, Outcome::Pending) || state.leader != id {
+            return HandOver::NotLeader;
+        }
+        match state.waiters.pop_front() {
+            Some(next) => {
+                state.leader = next.id;
+                HandOver::To(Wakers(next.waker.into_iter().collect()))
+            }
+            None => {
+                state.outcome = Outcome::Abandoned;
+                HandOver::Ended
+            }
+        }
+    }
+
+    /// Removes waiter `id` if it is still waiting; false if it is not (it
+    /// was chosen to lead, or the flight ended). Called with the shard lock
+    /// held.
+    pub(crate) fn deregister(&self, id: u64) -> bool {
+        let mut state = self.state.lock();
+        match state.waiters.iter().position(|w| w.id == id) {
+            Some(at) => {
+                state.waiters.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn check(state: &State<V>, id: u64) -> Option<Wait<V>>
+    where
+        V: Clone,
+    {
+        match &state.outcome {
+            Outcome::Ready(value) => Some(Wait::Value(value.clone())),
+            Outcome::Failed(error) => Some(Wait::Failed(error.clone())),
+            Outcome::Abandoned => Some(Wait::Retry),
+            Outcome::Pending if state.leader == id => Some(Wait::Lead),
+            Outcome::Pending => None,
+        }
+    }
+
+    /// Blocks waiter `id` until the flight ends, it is chosen to lead, or
+    /// `deadline` passes.
+    pub(crate) fn wait(&self, id: u64, deadline: Option<Instant>) -> Wait<V>
+    where
+        V: Clone,
+    {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(wait) = Self::check(&state, id) {
+                return wait;
+            }
+            match deadline {
+                None => state = self.cond.wait(state),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Wait::TimedOut;
+                    }
+                    state = self.cond.wait_timeout(state, deadline - now).0;
+                }
+            }
+        }
+    }
+
+    /// Polls waiter `id`: ready when the flight ends or it is chosen to lead;
+    /// otherwise stores the task's waker (replacing an older one) and stays
+    /// pending. The waker is stored under the same lock that the leader
+    /// takes to publish an outcome, so no wake-up is lost.
+    pub(crate) fn poll_wait(&self, id: u64, cx: &mut Context<'_>) -> Poll<Wait<V>>
+    where
+        V: Clone,
+    {
+        let mut state = self.state.lock();
+        if let Some(wait) = Self::check(&state, id) {
+            return Poll::Ready(wait);
+        }
+        if let Some(waiter) = state.waiters.iter_mut().find(|w| w.id == id) {
+            match &mut waiter.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Whether nobody waits on this flight (tests).
+    #[cfg(test)]
+    pub(crate) fn waiters(&self) -> usize {
+        self.state.lock().waiters.len()
+    }
+}
+
+fn take_wakers(waiters: &mut VecDeque<Waiter>) -> Wakers {
+    Wakers(waiters.drain(..).filter_map(|w| w.waker).collect())
+}

@@ -1,0 +1,51 @@
+//! A concurrent, sharded, memory-bounded cache for multithreaded services:
+//! Python's `functools.lru_cache` grown up for servers.
+//!
+//! Share one [`Cache`] (behind an `Arc`) across every thread. Keys are spread
+//! over lock-striped shards; each shard keeps its entries in an arena (one
+//! `Vec` of nodes linked by `u32` indices, no allocation per entry) and evicts
+//! in exact LRU order. When many threads miss the same key at once,
+//! [`Cache::get_or_insert_with`] (or its async form) computes it once and
+//! hands every caller the result.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use shardcache::Cache;
+//!
+//! let cache = Arc::new(Cache::new(10_000));
+//! let workers: Vec<_> = (0..4u64)
+//!     .map(|_| {
+//!         let cache = Arc::clone(&cache);
+//!         std::thread::spawn(move || cache.get_or_insert_with(7u64, || 7 * 6))
+//!     })
+//!     .collect();
+//! for w in workers {
+//!     assert_eq!(w.join().unwrap(), 42);
+//! }
+//! assert_eq!(cache.stats().loads, 1); // computed once
+//! ```
+//!
+//! See the [`Cache`] docs for the guarantees, `docs/design.md` for the data
+//! layout and `docs/single-flight.md` for the loading protocol.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod arena;
+mod builder;
+mod cache;
+mod flight;
+mod load;
+mod policy;
+mod shard;
+mod stats;
+mod sync;
+
+pub use builder::{default_shards, BuildError, CacheBuilder, MAX_SHARDS, MIN_SHARD_CAPACITY};
+pub use cache::{Cache, Iter};
+pub use load::Timeout;
+pub use policy::Policy;
+pub use stats::{CacheInfo, Stats};
+
+#[cfg(feature = "macros")]
+pub use shardcache_macros::memoize;

@@ -1,0 +1,532 @@
+//! One shard: its entries (an [`Arena`]), the index over them, its policy,
+//! its in-flight loads and its counters.
+//!
+//! A `Shard` is only ever touched through `&mut`, that is with its mutex held
+//! (see `cache.rs`). Its methods never run a loader, never drop an entry (the
+//! entries they remove come back as [`Garbage`] for the caller to drop after
+//! unlocking) and never block. The user code they may run is the key's
+//! `Hash` (to find an evicted or moved entry in the index), its `Eq`, and
+//! `V::clone` for a value being read; each happens before the shard is
+//! changed or after the change is complete, so a panic there leaves the shard
+//! consistent.
+//!
+//! # Invariants
+//! - `table` holds exactly the indices of the arena's occupied slots, each
+//!   filed under the hash of its key (checked by [`Shard::validate`]);
+//! - `weight` is the sum of the entries' weights (1 each when unweighted) and
+//!   never exceeds `budget` once an operation returns;
+//! - `flights` holds one slot per key with a load in progress, and none of
+//!   those keys was in the arena when its load began.
+
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+use hashbrown::HashTable;
+
+use crate::arena::{Arena, Drained, MAX_NODES};
+use crate::flight::{Flight, FlightSlot};
+use crate::policy::{Policy, PolicyState};
+use crate::stats::Counters;
+use crate::sync::Arc;
+
+/// Entries and values removed under the lock, dropped by the caller after it
+/// has released the lock (so user `Drop` code never runs under it).
+pub(crate) struct Garbage<K, V> {
+    first: Option<(K, V)>,
+    rest: Vec<(K, V)>,
+    /// The value an insert replaced (handed back to the caller).
+    value: Option<V>,
+    key: Option<K>,
+    drained: Option<Drained<K, V>>,
+}
+
+impl<K, V> Garbage<K, V> {
+    pub(crate) fn new() -> Self {
+        Garbage {
+            first: None,
+            rest: Vec::new(),
+            value: None,
+            key: None,
+            drained: None,
+        }
+    }
+
+    /// The value an insert replaced, if any.
+    pub(crate) fn take_replaced(&mut self) -> Option<V> {
+        self.value.take()
+    }
+
+    fn push(&mut self, entry: (K, V)) {
+        if self.first.is_none() {
+            self.first = Some(entry);
+        } else {
+            self.rest.push(entry);
+        }
+    }
+}
+
+/// The outcome of a lookup that may start or join a load.
+pub(crate) enum Step<K, V> {
+    /// The key was cached.
+    Hit(V),
+    /// The caller must run the load; its flight is registered.
+    Lead(Arc<Flight<V>>),
+    /// Another caller is loading; wait on the flight as waiter `id`. The key
+    /// comes back for a retry.
+    Wait(Arc<Flight<V>>, u64, K),
+    /// The caller's own thread is loading this key: waiting would deadlock.
+    Recursive,
+}
+
+pub(crate) struct Shard<K, V> {
+    arena: Arena<K, V>,
+    /// Arena indices, filed under their key's hash.
+    table: HashTable<u32>,
+    flights: HashTable<FlightSlot<K, V>>,
+    policy: PolicyState,
+    /// Entry weights by slot, when the cache has a weigher.
+    weights: Option<Vec<u64>>,
+    budget: u64,
+    weight: u64,
+    pub(crate) counters: Counters,
+}
+
+impl<K: Eq + Hash, V> Shard<K, V> {
+    pub(crate) fn new(budget: u64, weighted: bool, policy: Policy) -> Self {
+        Shard {
+            arena: Arena::new(),
+            table: HashTable::new(),
+            flights: HashTable::new(),
+            policy: PolicyState::new(policy),
+            weights: weighted.then(Vec::new),
+            budget,
+            weight: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.arena.len()
+    }
+
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight
+    }
+
+    /// How many slots the arena may ever need: the budget when every entry
+    /// weighs 1, else unbounded.
+    fn slot_limit(&self) -> usize {
+        match self.weights {
+            None => usize::try_from(self.budget)
+                .unwrap_or(MAX_NODES)
+                .min(MAX_NODES),
+            Some(_) => MAX_NODES,
+        }
+    }
+
+    #[inline]
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let arena = &self.arena;
+        self.table
+            .find(hash, |&index| arena.key(index).borrow() == key)
+            .copied()
+    }
+
+    /// Looks a key up for a reader: a hit promotes the entry and counts; a
+    /// miss counts.
+    #[inline]
+    pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        V: Clone,
+    {
+        match self.find(hash, key) {
+            Some(index) => {
+                self.counters.hits += 1;
+                self.policy.on_hit(&mut self.arena, index);
+                Some(self.arena.value(index).clone())
+            }
+            None => {
+                self.counters.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up without promoting or counting.
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        V: Clone,
+    {
+        self.find(hash, key)
+            .map(|index| self.arena.value(index).clone())
+    }
+
+    pub(crate) fn contains<Q>(&self, hash: u64, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        self.find(hash, key).is_some()
+    }
+
+    /// Marks an in-flight load of `key` as superseded: a newer write won, so
+    /// the load's value must not be stored.
+    fn supersede<Q>(&mut self, hash: u64, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        if self.flights.is_empty() {
+            return;
+        }
+        if let Some(slot) = self.flights.find_mut(hash, |slot| slot.key.borrow() == key) {
+            slot.superseded = true;
+        }
+    }
+
+    /// Inserts or replaces an entry of weight `weight`, evicting as needed.
+    pub(crate) fn insert(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        weight: u64,
+        hash_of: &impl Fn(&K) -> u64,
+    ) -> Garbage<K, V> {
+        self.supersede(hash, &key);
+        self.store(hash, key, value, weight, hash_of)
+    }
+
+    fn store(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        weight: u64,
+        hash_of: &impl Fn(&K) -> u64,
+    ) -> Garbage<K, V> {
+        let mut garbage = Garbage::new();
+        if let Some(index) = self.find(hash, &key) {
+            if weight > self.budget {
+                // The new value cannot be stored; the old one is stale.
+                let (old_key, old_value) = self.remove_index(hash, index);
+                garbage.push((key, value));
+                garbage.key = Some(old_key);
+                garbage.value = Some(old_value);
+                return garbage;
+            }
+            self.counters.inserts += 1;
+            garbage.value = Some(std::mem::replace(self.arena.value_mut(index), value));
+            self.policy.on_hit(&mut self.arena, index);
+            if let Some(weights) = &mut self.weights {
+                self.weight = self.weight - weights[index as usize] + weight;
+                weights[index as usize] = weight;
+                self.evict_to(self.budget, Some(index), hash_of, &mut garbage);
+            }
+            return garbage;
+        }
+        if weight > self.budget {
+            // Heavier than the whole shard: not stored, evicts nothing.
+            garbage.push((key, value));
+            return garbage;
+        }
+        self.counters.inserts += 1;
+        self.evict_to(self.budget - weight, None, hash_of, &mut garbage);
+        if self.arena.len() >= self.slot_limit() {
+            self.evict_one(hash_of, &mut garbage);
+        }
+        if self.table.len() == self.table.capacity() {
+            self.grow_table(hash_of);
+        }
+        let index = self
+            .arena
+            .insert(self.policy.entry_segment(), key, value, self.slot_limit());
+        self.table.insert_unique(hash, index, |_| {
+            unreachable!("shardcache: the index was grown before inserting")
+        });
+        self.weight += weight;
+        if let Some(weights) = &mut self.weights {
+            if weights.len() <= index as usize {
+                weights.resize(index as usize + 1, 0);
+            }
+            weights[index as usize] = weight;
+        }
+        garbage
+    }
+
+    /// Evicts entries until the shard weighs at most `target`, never
+    /// evicting `keep`.
+    fn evict_to(
+        &mut self,
+        target: u64,
+        keep: Option<u32>,
+        hash_of: &impl Fn(&K) -> u64,
+        garbage: &mut Garbage<K, V>,
+    ) {
+        while self.weight > target {
+            if !self.evict_one_except(keep, hash_of, garbage) {
+                break;
+            }
+        }
+    }
+
+    fn evict_one(&mut self, hash_of: &impl Fn(&K) -> u64, garbage: &mut Garbage<K, V>) {
+        self.evict_one_except(None, hash_of, garbage);
+    }
+
+    fn evict_one_except(
+        &mut self,
+        keep: Option<u32>,
+        hash_of: &impl Fn(&K) -> u64,
+        garbage: &mut Garbage<K, V>,
+    ) -> bool {
+        let Some(victim) = self.policy.victim(&mut self.arena) else {
+            return false;
+        };
+        if Some(victim) == keep {
+            // Only the entry being replaced is left, and it fits.
+            return false;
+        }
+        // Hash first: if the user's `Hash` panics, nothing has changed yet.
+        let hash = hash_of(self.arena.key(victim));
+        garbage.push(self.remove_index(hash, victim));
+        self.counters.evictions += 1;
+        true
+    }
+
+    /// Removes the entry at `index`, filed under `hash`.
+    fn remove_index(&mut self, hash: u64, index: u32) -> (K, V) {
+        match self.table.find_entry(hash, |&i| i == index) {
+            Ok(entry) => {
+                entry.remove();
+            }
+            Err(_) => unreachable!("shardcache: entry missing from the index (inconsistent Hash?)"),
+        }
+        if let Some(weights) = &self.weights {
+            self.weight -= weights[index as usize];
+        } else {
+            self.weight -= 1;
+        }
+        self.arena.remove(index)
+    }
+
+    /// Rebuilds the index with room to grow: fresh, without hashbrown's
+    /// tombstones, sized no larger than the entry budget when every entry
+    /// weighs 1. Building a new table (instead of letting hashbrown grow or
+    /// rehash in place) keeps the old one intact if a key's `Hash` panics.
+    #[cold]
+    fn grow_table(&mut self, hash_of: &impl Fn(&K) -> u64) {
+        let len = self.table.len();
+        let target = (len * 2).max(16).min(self.slot_limit()).max(len + 1);
+        let mut fresh = HashTable::with_capacity(target);
+        let arena = &self.arena;
+        for &index in self.table.iter() {
+            let hash = hash_of(arena.key(index));
+            fresh.insert_unique(hash, index, |&i| hash_of(arena.key(i)));
+        }
+        self.table = fresh;
+    }
+
+    pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        self.supersede(hash, key);
+        let index = self.find(hash, key)?;
+        Some(self.remove_index(hash, index))
+    }
+
+    /// Removes every entry and supersedes every load in flight.
+    pub(crate) fn clear(&mut self) -> Garbage<K, V> {
+        for slot in self.flights.iter_mut() {
+            slot.superseded = true;
+        }
+        self.table.clear();
+        if let Some(weights) = &mut self.weights {
+            weights.clear();
+        }
+        self.weight = 0;
+        let mut garbage = Garbage::new();
+        garbage.drained = Some(self.arena.take_all());
+        garbage
+    }
+
+    /// Changes the budget, evicting down to it.
+    pub(crate) fn set_budget(
+        &mut self,
+        budget: u64,
+        hash_of: &impl Fn(&K) -> u64,
+    ) -> Garbage<K, V> {
+        self.budget = budget;
+        let mut garbage = Garbage::new();
+        self.evict_to(budget, None, hash_of, &mut garbage);
+        garbage
+    }
+
+    pub(crate) fn for_each(&self, f: impl FnMut(u32, &K, &V)) {
+        self.arena.for_each(f);
+    }
+
+    // ---- single-flight: the shard's side of the protocol in flight.rs ----
+
+    /// Looks `key` up for a caller that will load it on a miss: a hit
+    /// promotes; a miss joins the key's flight or starts one.
+    pub(crate) fn get_or_join(&mut self, hash: u64, key: K) -> Step<K, V>
+    where
+        V: Clone,
+    {
+        if let Some(value) = self.get(hash, &key) {
+            return Step::Hit(value);
+        }
+        if let Some(slot) = self.flights.find(hash, |slot| slot.key == key) {
+            if slot.flight.is_loading_on_this_thread() {
+                return Step::Recursive;
+            }
+            let flight = slot.flight.clone();
+            let id = flight.register();
+            return Step::Wait(flight, id, key);
+        }
+        let flight = Arc::new(Flight::new());
+        self.flights.insert_unique(
+            hash,
+            FlightSlot {
+                key,
+                hash,
+                flight: flight.clone(),
+                superseded: false,
+            },
+            |slot| slot.hash,
+        );
+        Step::Lead(flight)
+    }
+
+    fn take_flight(&mut self, hash: u64, flight: &Arc<Flight<V>>) -> Option<FlightSlot<K, V>> {
+        let entry = self
+            .flights
+            .find_entry(hash, |slot| Arc::ptr_eq(&slot.flight, flight))
+            .ok()?;
+        Some(entry.remove().0)
+    }
+
+    /// The flight's slot, while it is registered.
+    pub(crate) fn flight_key(&self, hash: u64, flight: &Arc<Flight<V>>) -> Option<&K> {
+        self.flights
+            .find(hash, |slot| Arc::ptr_eq(&slot.flight, flight))
+            .map(|slot| &slot.key)
+    }
+
+    /// Ends a flight whose load produced `stored`: stores it (unless a newer
+    /// write superseded the load), then hands `shared` to the waiters.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn complete_flight(
+        &mut self,
+        hash: u64,
+        flight: &Arc<Flight<V>>,
+        stored: V,
+        shared: V,
+        weight: u64,
+        load_nanos: u64,
+        hash_of: &impl Fn(&K) -> u64,
+    ) -> (Garbage<K, V>, crate::flight::Wakers) {
+        let mut garbage = Garbage::new();
+        match self.take_flight(hash, flight) {
+            Some(slot) if !slot.superseded => {
+                garbage = self.store(hash, slot.key, stored, weight, hash_of);
+            }
+            Some(slot) => garbage.push((slot.key, stored)),
+            None => garbage.value = Some(stored),
+        }
+        self.counters.loads += 1;
+        self.counters.load_nanos += load_nanos;
+        let (served, wakers) = flight.finish_ready(shared);
+        self.counters.coalesced += served;
+        (garbage, wakers)
+    }
+
+    /// Ends a flight whose load failed with `error`.
+    pub(crate) fn fail_flight(
+        &mut self,
+        hash: u64,
+        flight: &Arc<Flight<V>>,
+        error: crate::flight::SharedError,
+    ) -> (Option<FlightSlot<K, V>>, crate::flight::Wakers) {
+        let slot = self.take_flight(hash, flight);
+        self.counters.load_failures += 1;
+        (slot, flight.finish_failed(error))
+    }
+
+    /// The caller driving `flight` (as waiter `id`, or the original leader)
+    /// gives up without a result: leadership passes to the oldest waiter, or
+    /// the flight ends if nobody waits.
+    pub(crate) fn abandon_flight(
+        &mut self,
+        hash: u64,
+        flight: &Arc<Flight<V>>,
+        id: u64,
+        failed: bool,
+    ) -> (Option<FlightSlot<K, V>>, crate::flight::Wakers) {
+        if failed {
+            self.counters.load_failures += 1;
+        }
+        match flight.hand_over(id) {
+            crate::flight::HandOver::Ended => (self.take_flight(hash, flight), Default::default()),
+            crate::flight::HandOver::To(wakers) => (None, wakers),
+            crate::flight::HandOver::NotLeader => (None, Default::default()),
+        }
+    }
+
+    /// A waiter leaves before its flight ended. If it had been chosen to
+    /// lead, leadership passes on as in [`Shard::abandon_flight`].
+    pub(crate) fn leave_flight(
+        &mut self,
+        hash: u64,
+        flight: &Arc<Flight<V>>,
+        id: u64,
+    ) -> (Option<FlightSlot<K, V>>, crate::flight::Wakers) {
+        if flight.deregister(id) {
+            (None, Default::default())
+        } else {
+            self.abandon_flight(hash, flight, id, false)
+        }
+    }
+
+    /// Checks the invariants of the module docs and the arena's.
+    pub(crate) fn validate(&self, hash_of: &impl Fn(&K) -> u64) {
+        let occupied = self.arena.validate();
+        assert_eq!(occupied.len(), self.table.len(), "index and arena disagree");
+        for &index in &occupied {
+            let hash = hash_of(self.arena.key(index));
+            assert!(
+                self.table.find(hash, |&i| i == index).is_some(),
+                "entry {index} missing from the index"
+            );
+        }
+        let weight: u64 = match &self.weights {
+            Some(weights) => occupied.iter().map(|&i| weights[i as usize]).sum(),
+            None => occupied.len() as u64,
+        };
+        assert_eq!(weight, self.weight, "weight does not add up");
+        assert!(self.weight <= self.budget, "over budget");
+        for slot in self.flights.iter() {
+            assert_eq!(
+                slot.hash,
+                hash_of(&slot.key),
+                "flight filed under a wrong hash"
+            );
+        }
+    }
+
+    /// Number of loads in flight (tests).
+    pub(crate) fn flights_len(&self) -> usize {
+        self.flights.len()
+    }
+}

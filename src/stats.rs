@@ -1,0 +1,151 @@
+//! Statistics: per-shard counters and the public snapshot.
+//!
+//! Each shard counts its own events in plain integers, updated only while
+//! the shard lock is held (which the operation holds anyway), so counting adds
+//! no atomic traffic and no contention. [`Cache::stats`](crate::Cache::stats)
+//! sums the shards one lock at a time; the sum is therefore not a
+//! point-in-time snapshot across shards, but every field is exact for the
+//! events each shard had seen when it was read.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The counters of one shard. Only read or written with the shard lock held.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) inserts: u64,
+    pub(crate) evictions: u64,
+    pub(crate) loads: u64,
+    pub(crate) load_failures: u64,
+    pub(crate) coalesced: u64,
+    pub(crate) load_nanos: u64,
+}
+
+impl Counters {
+    pub(crate) fn add_to(&self, stats: &mut Stats) {
+        stats.hits += self.hits;
+        stats.misses += self.misses;
+        stats.inserts += self.inserts;
+        stats.evictions += self.evictions;
+        stats.loads += self.loads;
+        stats.load_failures += self.load_failures;
+        stats.coalesced += self.coalesced;
+        stats.load_time += Duration::from_nanos(self.load_nanos);
+    }
+}
+
+/// A snapshot of a cache's statistics, from [`Cache::stats`](crate::Cache::stats).
+///
+/// Lookups are the calls that can hit: [`get`](crate::Cache::get) and the
+/// `get_or_insert*` family. [`peek`](crate::Cache::peek) and
+/// [`contains_key`](crate::Cache::contains_key) are not counted. Every lookup
+/// is either a hit or a miss, so `hits + misses` is the number of lookups.
+///
+/// ```
+/// use shardcache::Cache;
+///
+/// let cache = Cache::new(10);
+/// cache.insert("a", 1);
+/// assert_eq!(cache.get("a"), Some(1));
+/// assert_eq!(cache.get("b"), None);
+/// let stats = cache.stats();
+/// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
+/// assert_eq!(stats.hit_ratio(), 0.5);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Lookups that found their key.
+    pub hits: u64,
+    /// Lookups that did not find their key (including callers that then
+    /// waited for another caller's load).
+    pub misses: u64,
+    /// Entries stored by [`insert`](crate::Cache::insert) or by a completed
+    /// load, new keys and replacements alike.
+    pub inserts: u64,
+    /// Entries the policy evicted to stay within capacity (not counting
+    /// explicit removals, replacements or [`clear`](crate::Cache::clear)).
+    pub evictions: u64,
+    /// Loader calls that returned a value (one per coalesced group).
+    pub loads: u64,
+    /// Loader calls that returned an error or panicked.
+    pub load_failures: u64,
+    /// Callers that missed and were served by another caller's load instead
+    /// of running their own loader (groupcache's "loads deduped").
+    pub coalesced: u64,
+    /// Total time spent in loaders that returned a value.
+    pub load_time: Duration,
+}
+
+impl Stats {
+    /// The number of lookups: `hits + misses`.
+    ///
+    /// ```
+    /// let stats = shardcache::Stats::default();
+    /// assert_eq!(stats.lookups(), 0);
+    /// ```
+    pub fn lookups(&self) -> u64 {
+        self.hits + self.misses
+    }
+
+    /// `hits / (hits + misses)`, or 0.0 before the first lookup.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(4);
+    /// assert_eq!(cache.stats().hit_ratio(), 0.0);
+    /// cache.insert(1, "one");
+    /// cache.get(&1);
+    /// assert_eq!(cache.stats().hit_ratio(), 1.0);
+    /// ```
+    pub fn hit_ratio(&self) -> f64 {
+        match self.lookups() {
+            0 => 0.0,
+            lookups => self.hits as f64 / lookups as f64,
+        }
+    }
+}
+
+/// The cache's summary in the shape of Python's `functools.lru_cache`
+/// `cache_info()`, from [`Cache::cache_info`](crate::Cache::cache_info).
+///
+/// Its `Display` matches Python's, `CacheInfo(hits=1, misses=2,
+/// maxsize=128, currsize=2)`, with the coalesced count added when non-zero.
+///
+/// ```
+/// let cache = shardcache::Cache::new(128);
+/// cache.get_or_insert_with(1, || "one");
+/// cache.get_or_insert_with(1, || "one");
+/// assert_eq!(
+///     cache.cache_info().to_string(),
+///     "CacheInfo(hits=1, misses=1, maxsize=128, currsize=1)"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheInfo {
+    /// Lookups that found their key.
+    pub hits: u64,
+    /// Lookups that did not.
+    pub misses: u64,
+    /// The capacity (Python's `maxsize`).
+    pub capacity: u64,
+    /// The number of entries (Python's `currsize`).
+    pub size: usize,
+    /// Misses served by another caller's concurrent load.
+    pub coalesced: u64,
+}
+
+impl fmt::Display for CacheInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CacheInfo(hits={}, misses={}, maxsize={}, currsize={}",
+            self.hits, self.misses, self.capacity, self.size
+        )?;
+        if self.coalesced != 0 {
+            write!(f, ", coalesced={}", self.coalesced)?;
+        }
+        f.write_str(")")
+    }
+}

@@ -1,0 +1,123 @@
+//! The synchronisation facade: every lock, `Arc` and thread-local the crate
+//! uses comes from here.
+//!
+//! Under `--cfg shardcache_loom` the types are loom's, so the loom models in
+//! `loom-tests/` explore every interleaving of the real code; otherwise they
+//! are std's. A crate-specific cfg (instead of the usual `loom`) keeps
+//! dependencies that react to `cfg(loom)`, such as tokio, out of the models.
+//!
+//! Locks here do not poison: the cache never runs user code (loaders, drops
+//! of evicted values) while it holds a lock, and the few user callbacks that
+//! do run under a shard lock (`Hash`, `Eq`, `Clone` of a value being read) run
+//! before any mutation or after it has completed, so a panic can never leave
+//! a half-updated shard behind. Poisoning would only turn one panic into a
+//! cache that fails forever.
+
+#[cfg(not(shardcache_loom))]
+mod imp {
+    pub(crate) use std::sync::Arc;
+    use std::sync::PoisonError;
+    pub(crate) use std::thread_local;
+    use std::time::Duration;
+
+    /// A mutual-exclusion lock that ignores poisoning.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
+
+    /// The guard of a [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(std::sync::Mutex::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    /// A condition variable paired with [`Mutex`].
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(std::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(std::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        }
+
+        /// Waits at most `timeout`; the flag says whether it timed out.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            timeout: Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let (guard, result) = self
+                .0
+                .wait_timeout(guard, timeout)
+                .unwrap_or_else(PoisonError::into_inner);
+            (guard, result.timed_out())
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
+
+#[cfg(shardcache_loom)]
+mod imp {
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::thread_local;
+    use std::time::Duration;
+
+    /// loom's mutex; a poisoned loom mutex fails the model anyway.
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
+
+    /// loom's condition variable; `wait_timeout` never times out under loom.
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(guard).unwrap()
+        }
+
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            timeout: Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let (guard, result) = self.0.wait_timeout(guard, timeout).unwrap();
+            (guard, result.timed_out())
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
+
+pub(crate) use imp::*;
