@@ -1,0 +1,476 @@
+//! Drops, panics in user code, borrowed lookups, capacity 0 and weights.
+#![cfg(not(shardcache_loom))]
+
+use std::cell::Cell;
+use std::hash::{Hash, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use shardcache::Cache;
+
+/// A value that counts its live instances and its drops.
+#[derive(Debug)]
+struct Tracked {
+    id: u64,
+    live: Arc<AtomicUsize>,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Tracked {
+    fn new(id: u64, live: &Arc<AtomicUsize>, drops: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Tracked {
+            id,
+            live: live.clone(),
+            drops: drops.clone(),
+        }
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Tracked::new(self.id, &self.live, &self.drops)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let before = self.live.fetch_sub(1, Ordering::SeqCst);
+        assert!(before > 0, "double drop");
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn every_value_is_dropped_exactly_once() {
+    let live = Arc::new(AtomicUsize::new(0));
+    let drops = Arc::new(AtomicUsize::new(0));
+    {
+        let cache: Cache<u64, Tracked> = Cache::builder().capacity(50).shards(2).build();
+        for i in 0..500u64 {
+            cache.insert(i % 120, Tracked::new(i, &live, &drops));
+            if i % 7 == 0 {
+                drop(cache.remove(&(i % 13)));
+            }
+            if i % 5 == 0 {
+                drop(cache.get(&(i % 120)));
+            }
+            if i == 250 {
+                cache.clear();
+            }
+            if i == 300 {
+                cache.set_capacity(10);
+            }
+            let v = cache.get_or_insert_with(1000 + i % 3, || Tracked::new(i, &live, &drops));
+            drop(v);
+        }
+        assert_eq!(
+            live.load(Ordering::SeqCst),
+            cache.len(),
+            "only cached values are alive"
+        );
+        cache.check_invariants();
+    }
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "dropping the cache drops every value"
+    );
+}
+
+/// A value whose drop checks that it does not run under a shard lock: it
+/// touches the same cache (a lock held by this thread would deadlock or, with
+/// a non-reentrant mutex, hang the test).
+struct ReentrantDrop(Arc<Cache<u64, u64>>);
+
+impl Clone for ReentrantDrop {
+    fn clone(&self) -> Self {
+        ReentrantDrop(self.0.clone())
+    }
+}
+
+impl Drop for ReentrantDrop {
+    fn drop(&mut self) {
+        self.0.insert(999, 1);
+        self.0.get(&999);
+    }
+}
+
+#[test]
+fn evicted_and_replaced_values_drop_outside_the_lock() {
+    let side = Arc::new(Cache::builder().capacity(4).shards(1).build());
+    let cache: Cache<u64, ReentrantDrop> = Cache::builder().capacity(2).shards(1).build();
+    // The drop re-enters `side`, not `cache`; to check `cache` itself, use
+    // a second layer below.
+    for i in 0..10 {
+        cache.insert(i % 3, ReentrantDrop(side.clone()));
+    }
+    cache.clear();
+
+    // Values whose drop uses the very cache that drops them.
+    let cache: Arc<Cache<u64, Guarded>> = Arc::new(Cache::builder().capacity(2).shards(1).build());
+    let weak = Arc::downgrade(&cache);
+    for i in 0..20 {
+        cache.insert(i % 5, Guarded(weak.clone()));
+        cache.remove(&((i + 1) % 5));
+    }
+    cache.set_capacity(1);
+    cache.clear();
+}
+
+struct Guarded(std::sync::Weak<Cache<u64, Guarded>>);
+
+impl Clone for Guarded {
+    fn clone(&self) -> Self {
+        Guarded(self.0.clone())
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(cache) = self.0.upgrade() {
+            // Would deadlock if this drop ran under the shard lock.
+            let _ = cache.len();
+        }
+    }
+}
+
+thread_local! {
+    static FAIL_HASH: Cell<bool> = const { Cell::new(false) };
+    static FAIL_EQ: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A key whose `Hash` or `Eq` panics on demand.
+#[derive(Clone, Debug)]
+struct Touchy(u64);
+
+impl Hash for Touchy {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        if FAIL_HASH.with(Cell::get) {
+            panic!("hash failed");
+        }
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for Touchy {
+    fn eq(&self, other: &Self) -> bool {
+        if FAIL_EQ.with(Cell::get) {
+            panic!("eq failed");
+        }
+        self.0 == other.0
+    }
+}
+
+impl Eq for Touchy {}
+
+#[test]
+fn panicking_hash_and_eq_leave_the_cache_usable() {
+    let cache: Cache<Touchy, u64> = Cache::builder().capacity(8).shards(1).build();
+    for i in 0..8 {
+        cache.insert(Touchy(i), i);
+    }
+    // Hash panics: on the caller's key (before locking), and on an evicted
+    // key (under the lock, before the shard changes).
+    FAIL_HASH.with(|f| f.set(true));
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.insert(Touchy(100), 100))).is_err());
+    FAIL_HASH.with(|f| f.set(false));
+    cache.check_invariants();
+    assert_eq!(cache.len(), 8);
+
+    // Eq panics while probing.
+    FAIL_EQ.with(|f| f.set(true));
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.get(&Touchy(3)))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.insert(Touchy(3), 33))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.remove(&Touchy(4)))).is_err());
+    FAIL_EQ.with(|f| f.set(false));
+    cache.check_invariants();
+    assert_eq!(
+        cache.get(&Touchy(3)),
+        Some(3),
+        "a failed insert changed nothing"
+    );
+    assert_eq!(cache.len(), 8);
+
+    // A full cache still evicts and serves after the panics.
+    for i in 10..30 {
+        cache.insert(Touchy(i), i);
+    }
+    assert_eq!(cache.len(), 8);
+    assert_eq!(cache.get(&Touchy(29)), Some(29));
+    cache.check_invariants();
+}
+
+/// A Hash that panics only for keys hashed under the lock (the eviction of
+/// key 0), to hit the in-lock path precisely.
+#[derive(Clone, Debug)]
+struct Bomb(u64, Arc<AtomicBool>);
+
+impl PartialEq for Bomb {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Bomb {}
+
+impl Hash for Bomb {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        if self.0 == 0 && self.1.load(Ordering::SeqCst) {
+            panic!("boom");
+        }
+        self.0.hash(state);
+    }
+}
+
+#[test]
+fn a_panic_while_hashing_an_eviction_victim_changes_nothing() {
+    let armed = Arc::new(AtomicBool::new(false));
+    let cache: Cache<Bomb, u64> = Cache::builder().capacity(3).shards(1).build();
+    for i in 0..3 {
+        cache.insert(Bomb(i, armed.clone()), i);
+    }
+    armed.store(true, Ordering::SeqCst);
+    // Key 0 is the LRU victim: hashing it under the lock panics.
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.insert(Bomb(5, armed.clone()), 5))).is_err());
+    armed.store(false, Ordering::SeqCst);
+    cache.check_invariants();
+    assert_eq!(cache.len(), 3);
+    assert!(cache.contains_key(&Bomb(0, armed.clone())));
+    assert!(!cache.contains_key(&Bomb(5, armed.clone())));
+    cache.insert(Bomb(5, armed.clone()), 5);
+    assert!(!cache.contains_key(&Bomb(0, armed.clone())));
+    cache.check_invariants();
+}
+
+#[test]
+fn a_panicking_weigher_leaves_the_cache_usable() {
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(10)
+        .shards(1)
+        .weigher(|_k, v| if *v == 13 { panic!("unlucky") } else { *v })
+        .build();
+    cache.insert(1, 4);
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.insert(2, 13))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.get_or_insert_with(3, || 13))).is_err());
+    assert_eq!(
+        cache.loads_in_flight(),
+        0,
+        "the failed load left no flight behind"
+    );
+    cache.check_invariants();
+    assert_eq!(cache.get(&1), Some(4));
+    assert_eq!(cache.get_or_insert_with(3, || 5), 5);
+    assert_eq!(cache.weight(), 9);
+}
+
+#[test]
+fn a_panicking_clone_leaves_the_cache_usable() {
+    #[derive(Debug)]
+    struct Fragile(u64);
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            if self.0 == 7 {
+                panic!("clone failed");
+            }
+            Fragile(self.0)
+        }
+    }
+    let cache: Cache<u64, Fragile> = Cache::builder().capacity(4).shards(1).build();
+    cache.insert(7, Fragile(7));
+    cache.insert(1, Fragile(1));
+    assert!(catch_unwind(AssertUnwindSafe(|| cache.get(&7))).is_err());
+    assert!(catch_unwind(AssertUnwindSafe(
+        || cache.get_or_insert_with(8, || Fragile(7))
+    ))
+    .is_err());
+    cache.check_invariants();
+    assert_eq!(cache.loads_in_flight(), 0);
+    assert_eq!(cache.get(&1).map(|f| f.0), Some(1));
+    assert_eq!(cache.len(), 2);
+}
+
+#[test]
+fn borrowed_lookups() {
+    let cache: Cache<String, usize> = Cache::new(16);
+    cache.insert("alpha".to_string(), 1);
+    assert_eq!(cache.get("alpha"), Some(1));
+    assert_eq!(cache.peek("alpha"), Some(1));
+    assert!(cache.contains_key("alpha"));
+    assert_eq!(cache.remove("alpha"), Some(1));
+    assert_eq!(cache.get("alpha"), None);
+
+    let cache: Cache<Vec<u8>, u8> = Cache::new(4);
+    cache.insert(vec![1, 2], 3);
+    assert_eq!(cache.get(&[1u8, 2][..]), Some(3));
+}
+
+#[test]
+fn capacity_zero_stores_nothing() {
+    let cache: Cache<u64, u64> = Cache::new(0);
+    assert_eq!(cache.capacity(), 0);
+    assert_eq!(cache.insert(1, 1), None);
+    assert_eq!(cache.get(&1), None);
+    assert_eq!(cache.get_or_insert_with(2, || 2), 2);
+    assert_eq!(cache.get_or_insert_with(2, || 3), 3, "nothing was stored");
+    assert!(cache.is_empty());
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.loads), (0, 3, 2));
+    cache.check_invariants();
+}
+
+#[test]
+fn weights_bound_the_total() {
+    let cache: Cache<u64, Vec<u8>> = Cache::builder()
+        .capacity(100)
+        .shards(1)
+        .weigher(|_k, v: &Vec<u8>| v.len() as u64)
+        .build();
+    for i in 0..50u64 {
+        cache.insert(i, vec![0; (i % 30) as usize]);
+        assert!(cache.weight() <= 100);
+        cache.check_invariants();
+    }
+    // Too heavy for the shard: not stored, evicts nothing.
+    let before: Vec<u64> = {
+        let mut keys: Vec<u64> = cache.iter().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        keys
+    };
+    cache.insert(1000, vec![0; 101]);
+    assert!(!cache.contains_key(&1000));
+    let after: Vec<u64> = {
+        let mut keys: Vec<u64> = cache.iter().map(|(k, _)| k).collect();
+        keys.sort_unstable();
+        keys
+    };
+    assert_eq!(before, after, "a too-heavy entry evicts nothing");
+    // Replacing an entry with a too-heavy value removes the stale one.
+    let key = after[0];
+    assert!(cache.insert(key, vec![0; 500]).is_some());
+    assert!(!cache.contains_key(&key));
+    // Growing an entry's weight evicts others, never the entry itself.
+    cache.insert(2000, vec![0; 1]);
+    cache.insert(2000, vec![0; 90]);
+    assert!(cache.contains_key(&2000));
+    assert!(cache.weight() <= 100);
+    cache.check_invariants();
+    // Exactly full.
+    cache.clear();
+    cache.insert(1, vec![0; 60]);
+    cache.insert(2, vec![0; 40]);
+    assert_eq!((cache.len(), cache.weight()), (2, 100));
+    cache.insert(3, vec![0; 1]);
+    assert_eq!(
+        (cache.len(), cache.weight()),
+        (1 + 1, 41),
+        "LRU entry 1 evicted"
+    );
+}
+
+#[test]
+fn sharded_budgets_add_up_to_the_capacity() {
+    for capacity in [1u64, 5, 63, 64, 100, 1000, 12_345] {
+        for shards in [1usize, 2, 3, 8] {
+            if shards as u64 > capacity {
+                continue;
+            }
+            let cache: Cache<u64, u64> = Cache::builder().capacity(capacity).shards(shards).build();
+            for i in 0..capacity * 3 {
+                cache.insert(i, i);
+            }
+            // Every shard is full at its share, so the shares add up exactly.
+            // (With this many distinct keys every shard receives > its share.)
+            assert_eq!(
+                cache.len() as u64,
+                capacity,
+                "capacity {capacity}, shards {shards}"
+            );
+        }
+    }
+}
+
+#[test]
+fn set_capacity_shrinks_and_grows() {
+    let cache: Cache<u64, u64> = Cache::builder().capacity(100).shards(4).build();
+    for i in 0..1000 {
+        cache.insert(i, i);
+    }
+    assert_eq!(cache.len(), 100);
+    cache.set_capacity(10);
+    assert_eq!(cache.capacity(), 10);
+    assert_eq!(cache.len(), 10);
+    cache.check_invariants();
+    cache.set_capacity(400);
+    for i in 0..10_000 {
+        cache.insert(i, i);
+    }
+    assert_eq!(cache.len(), 400);
+    cache.check_invariants();
+    assert!(cache.stats().evictions > 0);
+}
+
+#[test]
+fn invalid_configurations_name_the_field() {
+    use shardcache::BuildError;
+    let err = Cache::<u64, u64>::builder().try_build().unwrap_err();
+    assert_eq!(err, BuildError::MissingCapacity);
+    assert!(err.to_string().contains("`capacity`"));
+    let err = Cache::<u64, u64>::builder()
+        .capacity(8)
+        .shards(0)
+        .try_build()
+        .unwrap_err();
+    assert!(err.to_string().contains("`shards`"));
+    let err = Cache::<u64, u64>::builder()
+        .capacity(8)
+        .shards(1 << 20)
+        .try_build()
+        .unwrap_err();
+    assert!(err.to_string().contains("`shards`"));
+    let err = Cache::<u64, u64>::builder()
+        .capacity(3)
+        .shards(4)
+        .try_build()
+        .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("`shards` (4) exceeds `capacity` (3)"));
+    let err = Cache::<u64, u64>::builder()
+        .capacity(1 << 40)
+        .shards(1)
+        .try_build()
+        .unwrap_err();
+    assert!(err.to_string().contains("`capacity`"));
+    let panic =
+        catch_unwind(|| Cache::<u64, u64>::builder().capacity(1).shards(0).build()).unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.contains("`shards` must be at least 1"), "{message}");
+    // A weighted cache may have more capacity units than a shard has slots.
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(1 << 40)
+        .shards(1)
+        .weigher(|_, _| 1)
+        .build();
+    assert_eq!(cache.capacity(), 1 << 40);
+}
+
+#[test]
+fn default_shard_count_keeps_small_caches_whole() {
+    assert_eq!(Cache::<u64, u64>::new(0).shards(), 1);
+    assert_eq!(Cache::<u64, u64>::new(100).shards(), 1);
+    assert!(Cache::<u64, u64>::new(1 << 20).shards() >= 1);
+    for capacity in [1u64, 64, 127, 128, 1000, 1 << 17] {
+        let shards = shardcache::default_shards(capacity) as u64;
+        assert!(shards.is_power_of_two());
+        assert!(shards == 1 || capacity / shards >= shardcache::MIN_SHARD_CAPACITY);
+    }
+}
+
+#[test]
+fn cache_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Cache<String, Arc<Vec<u8>>>>();
+    assert_send_sync::<Cache<u64, u64, std::collections::hash_map::RandomState>>();
+}
