@@ -121,12 +121,6 @@ impl<K, V> Arena<K, V> {
         self.len
     }
 
-    /// Number of nodes in one segment.
-    #[inline]
-    pub(crate) fn segment_len(&self, segment: Segment) -> usize {
-        self.lists[segment as usize].len as usize
-    }
-
     /// Bytes of heap the slots reserve.
     #[cfg(test)]
     pub(crate) fn slot_capacity(&self) -> usize {
@@ -173,20 +167,6 @@ impl<K, V> Arena<K, V> {
     pub(crate) fn tail(&self, segment: Segment) -> Option<u32> {
         let tail = self.lists[segment as usize].tail;
         (tail != NIL).then_some(tail)
-    }
-
-    /// The node after `index` (towards the tail).
-    #[inline]
-    pub(crate) fn next(&self, index: u32) -> Option<u32> {
-        let next = self.node(index).next.get() - 1;
-        (next != NIL).then_some(next)
-    }
-
-    /// The most recently used node of a segment.
-    #[inline]
-    pub(crate) fn head(&self, segment: Segment) -> Option<u32> {
-        let head = self.lists[segment as usize].head;
-        (head != NIL).then_some(head)
     }
 
     /// Stores a new entry at the head of `segment` and returns its index.
@@ -246,12 +226,6 @@ impl<K, V> Arena<K, V> {
             self.unlink(index);
             self.link_front(index, segment);
         }
-    }
-
-    /// Moves a node to the head of `segment`.
-    pub(crate) fn move_to(&mut self, index: u32, segment: Segment) {
-        self.unlink(index);
-        self.link_front(index, segment);
     }
 
     /// Empties the arena. The old slots come back so that the caller drops
@@ -374,17 +348,13 @@ mod tests {
         assert_eq!(arena.tail(Segment::Main), Some(a));
         arena.touch(a);
         assert_eq!(arena.tail(Segment::Main), Some(b));
-        assert_eq!(arena.head(Segment::Main), Some(a));
-        arena.move_to(c, Segment::Protected);
-        assert_eq!(arena.segment(c), Segment::Protected);
-        arena.validate();
+        assert_eq!(arena.segment(c), Segment::Window);
         assert_eq!(arena.remove(b), (2, 20));
         arena.validate();
         let d = arena.insert(Segment::Main, 4, 40, 100);
         assert_eq!(d, b, "a freed slot is reused");
         assert_eq!(arena.len(), 3);
         arena.validate();
-        assert_eq!(arena.segment_len(Segment::Main), 2);
         let _ = arena.take_all();
         assert_eq!(arena.len(), 0);
         arena.validate();

@@ -21,6 +21,10 @@ use crate::sync::{Mutex, MutexGuard};
 /// A weigher: the cost of an entry against the cache's capacity.
 pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
+/// One shard behind its own lock, padded to a cache line of its own so
+/// that locking one shard never contends with its neighbours' lines.
+pub(crate) type ShardLock<K, V> = CachePadded<Mutex<Shard<K, V>>>;
+
 /// A concurrent, sharded, memory-bounded cache with single-flight loading.
 ///
 /// Share one `Cache` between threads behind an [`Arc`](std::sync::Arc): every
@@ -67,7 +71,7 @@ pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 /// - A panic in a key's `Hash` or `Eq`, a value's `Clone`, the weigher or a
 ///   loader leaves the cache consistent and usable.
 pub struct Cache<K, V, S = RandomState> {
-    pub(crate) shards: Box<[CachePadded<Mutex<Shard<K, V>>>]>,
+    pub(crate) shards: Box<[ShardLock<K, V>]>,
     pub(crate) hasher: S,
     pub(crate) weigher: Option<Weigher<K, V>>,
     /// The total capacity; its lock also serialises `set_capacity`.

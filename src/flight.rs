@@ -102,6 +102,8 @@ pub(crate) enum HandOver {
 }
 
 thread_local! {
+    // Not `const`-initialised: loom's `thread_local!` does not accept it.
+    #[allow(clippy::missing_const_for_thread_local)]
     /// Addresses of the flights this thread is running a loader for
     /// (innermost last), to catch a loader that waits for its own key.
     static LOADING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
@@ -266,12 +268,6 @@ impl<V> Flight<V> {
             }
         }
         Poll::Pending
-    }
-
-    /// Whether nobody waits on this flight (tests).
-    #[cfg(test)]
-    pub(crate) fn waiters(&self) -> usize {
-        self.state.lock().waiters.len()
     }
 }
 

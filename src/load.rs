@@ -11,6 +11,7 @@ use std::error::Error;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::hash::{BuildHasher, Hash};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -55,9 +56,9 @@ fn recursive_load() -> ! {
     )
 }
 
-/// Drives the abandonment of a flight if its leader unwinds (panic) or is
-/// dropped (a cancelled future) before it finished the flight.
-struct LeadGuard<'a, K: Hash + Eq, V: Clone, S: BuildHasher> {
+/// Hands a flight over if its async leader is dropped (cancelled) before it
+/// finished the flight. (Panics are caught and handled by `conclude`.)
+struct CancelGuard<'a, K: Hash + Eq, V: Clone, S: BuildHasher> {
     cache: &'a Cache<K, V, S>,
     hash: u64,
     flight: &'a Arc<Flight<V>>,
@@ -65,12 +66,10 @@ struct LeadGuard<'a, K: Hash + Eq, V: Clone, S: BuildHasher> {
     armed: bool,
 }
 
-impl<K: Hash + Eq, V: Clone, S: BuildHasher> Drop for LeadGuard<'_, K, V, S> {
+impl<K: Hash + Eq, V: Clone, S: BuildHasher> Drop for CancelGuard<'_, K, V, S> {
     fn drop(&mut self) {
         if self.armed {
-            let panicked = std::thread::panicking();
-            self.cache
-                .abandon(self.hash, self.flight, self.id, panicked);
+            self.cache.abandon(self.hash, self.flight, self.id, false);
         }
     }
 }
@@ -320,21 +319,36 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         id: u64,
         load: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, std::sync::Arc<E>> {
-        let mut guard = LeadGuard {
-            cache: self,
-            hash,
-            flight,
-            id,
-            armed: true,
-        };
         let started = Instant::now();
-        let result = {
+        let result = catch_unwind(AssertUnwindSafe(|| {
             let _scope = LoadingScope::enter(flight);
             load()
-        };
-        let result = self.finish(hash, flight, result, started);
-        guard.armed = false;
-        result
+        }));
+        self.conclude(hash, flight, id, result, started)
+    }
+
+    /// Finishes a flight with its loader's outcome. A panic (the loader's,
+    /// or one in `V::clone` or the weigher while finishing) hands the flight
+    /// over and is then resumed. The hand-over runs after the panic was
+    /// caught, not during unwinding, so it takes the shard lock as ordinary
+    /// code does.
+    fn conclude<E: Send + Sync + 'static>(
+        &self,
+        hash: u64,
+        flight: &Arc<Flight<V>>,
+        id: u64,
+        result: std::thread::Result<Result<V, E>>,
+        started: Instant,
+    ) -> Result<V, std::sync::Arc<E>> {
+        let finished = result
+            .and_then(|r| catch_unwind(AssertUnwindSafe(|| self.finish(hash, flight, r, started))));
+        match finished {
+            Ok(result) => result,
+            Err(panic) => {
+                self.abandon(hash, flight, id, true);
+                resume_unwind(panic)
+            }
+        }
     }
 
     /// The async protocol, as `load_sync` without a deadline.
@@ -388,7 +402,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        let mut guard = LeadGuard {
+        let mut cancelled = CancelGuard {
             cache: self,
             hash,
             flight,
@@ -399,12 +413,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let mut init = pin!(init);
         let result = poll_fn(|cx| {
             let _scope = LoadingScope::enter(flight);
-            init.as_mut().poll(cx)
+            match catch_unwind(AssertUnwindSafe(|| init.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                Err(panic) => Poll::Ready(Err(panic)),
+            }
         })
         .await;
-        let result = self.finish(hash, flight, result, started);
-        guard.armed = false;
-        result
+        cancelled.armed = false;
+        self.conclude(hash, flight, id, result, started)
     }
 
     /// Ends a flight with its loader's result: stores and shares a value, or

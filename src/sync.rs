@@ -76,7 +76,9 @@ mod imp {
     pub(crate) use loom::thread_local;
     use std::time::Duration;
 
-    /// loom's mutex; a poisoned loom mutex fails the model anyway.
+    /// loom's mutex, ignoring poison like the std side. (loom marks a mutex
+    /// poisoned when a guard is dropped during unwinding, even one taken by
+    /// a destructor during the unwind, as the cache's hand-over does.)
     #[derive(Debug)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
@@ -88,7 +90,9 @@ mod imp {
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock().unwrap()
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 
@@ -102,7 +106,9 @@ mod imp {
         }
 
         pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            self.0.wait(guard).unwrap()
+            self.0
+                .wait(guard)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
         pub(crate) fn wait_timeout<'a, T>(
@@ -110,7 +116,10 @@ mod imp {
             guard: MutexGuard<'a, T>,
             timeout: Duration,
         ) -> (MutexGuard<'a, T>, bool) {
-            let (guard, result) = self.0.wait_timeout(guard, timeout).unwrap();
+            let (guard, result) = self
+                .0
+                .wait_timeout(guard, timeout)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             (guard, result.timed_out())
         }
 

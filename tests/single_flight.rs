@@ -271,8 +271,18 @@ fn memoized_fibonacci_recurses_through_other_keys() {
 fn writes_during_a_load_win() {
     type Write = fn(&Cache<u64, u64>);
     let writes: [(Write, Option<u64>); 3] = [
-        (|c| drop(c.insert(1, 5)), Some(5)),
-        (|c| drop(c.remove(&1)), None),
+        (
+            |c| {
+                c.insert(1, 5);
+            },
+            Some(5),
+        ),
+        (
+            |c| {
+                c.remove(&1);
+            },
+            None,
+        ),
         (|c| c.clear(), None),
     ];
     for (write, expected) in writes {

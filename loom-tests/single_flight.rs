@@ -1,0 +1,263 @@
+//! loom models of the sync single-flight protocol: one model per guarantee
+//! of `docs/single-flight.md`, each asserting the outcome.
+#![cfg(shardcache_loom)]
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// 1. Concurrent misses on one key share one load; all get its value.
+#[test]
+fn one_load_per_miss() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(4));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (cache, loads) = (cache.clone(), loads.clone());
+                thread::spawn(move || {
+                    cache.get_or_insert_with(1, || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        10
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 10);
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.stats().loads, 1);
+        assert_eq!(cache.loads_in_flight(), 0);
+        assert_eq!(cache.peek(&1), Some(10));
+    });
+}
+
+/// 2. A panicking loader: its caller gets the panic, every waiter gets a
+///    value from exactly one other loader, and no flight is left behind.
+#[test]
+fn panic_hands_over() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(4));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let c = cache.clone();
+        let panicker = thread::spawn(move || {
+            catch_unwind(AssertUnwindSafe(|| {
+                c.get_or_insert_with(1, || panic!("loader"))
+            }))
+            .is_err()
+        });
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (cache, loads) = (cache.clone(), loads.clone());
+                thread::spawn(move || {
+                    cache.get_or_insert_with(1, || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        7
+                    })
+                })
+            })
+            .collect();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), 7);
+        }
+        let panicked = panicker.join().unwrap();
+        // The panicking loader ran only if it led before a good load landed.
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.stats().load_failures, u64::from(panicked));
+        assert_eq!(cache.loads_in_flight(), 0);
+        assert_eq!(cache.peek(&1), Some(7));
+    });
+}
+
+/// 3. A failed load is not cached, and a caller that waited on it gets the
+///    very same error instead of calling its own loader.
+#[test]
+fn errors_are_shared_not_cached() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(4));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (cache, calls) = (cache.clone(), calls.clone());
+                thread::spawn(move || {
+                    cache.try_get_or_insert_with(1, || {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        Err::<u64, u32>(5)
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let calls = calls.load(Ordering::SeqCst);
+        assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| **e == 5)));
+        // Two calls only if the second caller missed after the first failure.
+        if calls == 1 {
+            let (a, b) = (
+                results[0].as_ref().unwrap_err(),
+                results[1].as_ref().unwrap_err(),
+            );
+            assert!(
+                std::sync::Arc::ptr_eq(a, b),
+                "a waiter gets the leader's error"
+            );
+        }
+        assert_eq!(cache.stats().load_failures, calls as u64);
+        assert!(!cache.contains_key(&1));
+        assert_eq!(cache.loads_in_flight(), 0);
+    });
+}
+
+/// 4. A loader asking for its own key panics (no deadlock); another thread
+///    waiting on that key still gets a value.
+#[test]
+fn recursive_load_panics_and_others_proceed() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(4));
+        let c = cache.clone();
+        let recursive = thread::spawn(move || {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                c.get_or_insert_with(1, || c.get_or_insert_with(1, || 1))
+            }));
+            // Either it led and hit the recursion, or it found the other
+            // thread's value.
+            r.map_err(|p| {
+                p.downcast_ref::<&str>()
+                    .map(|m| m.contains("recursive load"))
+            })
+        });
+        let c = cache.clone();
+        let other = thread::spawn(move || c.get_or_insert_with(1, || 2));
+        assert_eq!(other.join().unwrap(), 2);
+        match recursive.join().unwrap() {
+            Ok(v) => assert_eq!(v, 2),
+            Err(is_recursion_message) => assert_eq!(is_recursion_message, Some(true)),
+        }
+        assert_eq!(cache.loads_in_flight(), 0);
+        assert_eq!(cache.peek(&1), Some(2));
+    });
+}
+
+/// 5. An insert, remove or clear racing a load of the same key wins.
+#[test]
+fn writes_during_a_load_win() {
+    for write in 0..3 {
+        common::model(3, move || {
+            let cache = Arc::new(common::cache(4));
+            let c = cache.clone();
+            let loader = thread::spawn(move || c.get_or_insert_with(1, || 100));
+            let c = cache.clone();
+            let writer = thread::spawn(move || match write {
+                0 => {
+                    c.insert(1, 5);
+                }
+                1 => {
+                    c.remove(&1);
+                }
+                _ => c.clear(),
+            });
+            let loaded = loader.join().unwrap();
+            writer.join().unwrap();
+            let now = cache.peek(&1);
+            match write {
+                // The load saw the insert (hit) or lost to it.
+                0 => {
+                    assert!(loaded == 100 || loaded == 5);
+                    assert_eq!(now, Some(5), "the insert is never overwritten by the load");
+                }
+                // The remove/clear came before the load started (the value
+                // stays) or after it (nothing stays): never in between.
+                _ => {
+                    assert_eq!(loaded, 100);
+                    assert!(now.is_none() || now == Some(100));
+                }
+            }
+            assert_eq!(cache.loads_in_flight(), 0);
+            cache.check_invariants();
+        });
+    }
+}
+
+/// 5b. A remove that lands while the load is in flight wins: the loaded
+///     value is not stored. Sequenced so the remove is inside the flight.
+#[test]
+fn remove_inside_the_flight_wins() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(4));
+        let started = Arc::new(common::Signal::default());
+        let removed = Arc::new(common::Signal::default());
+        let (c, s, r) = (cache.clone(), started.clone(), removed.clone());
+        let loader = thread::spawn(move || {
+            c.get_or_insert_with(1, || {
+                s.set();
+                r.wait();
+                100
+            })
+        });
+        started.wait();
+        assert_eq!(cache.remove(&1), None);
+        removed.set();
+        assert_eq!(loader.join().unwrap(), 100);
+        assert_eq!(cache.peek(&1), None);
+        assert_eq!(cache.loads_in_flight(), 0);
+    });
+}
+
+/// 6. A load racing an eviction (capacity 1) and a clear: the shard stays
+///    within capacity and consistent, and no flight is left.
+#[test]
+fn load_races_eviction_and_clear() {
+    common::model(2, || {
+        let cache = Arc::new(common::cache(1));
+        let c = cache.clone();
+        let loader = thread::spawn(move || c.get_or_insert_with(1, || 10));
+        let c = cache.clone();
+        let inserter = thread::spawn(move || {
+            c.insert(2, 20);
+        });
+        let c = cache.clone();
+        let clearer = thread::spawn(move || c.clear());
+        assert_eq!(loader.join().unwrap(), 10);
+        inserter.join().unwrap();
+        clearer.join().unwrap();
+        assert!(cache.len() <= 1);
+        cache.check_invariants();
+        assert_eq!(cache.loads_in_flight(), 0);
+    });
+}
+
+/// 7. Capacity 0 stores nothing but still coalesces.
+#[test]
+fn capacity_zero_coalesces() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(0));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(common::Signal::default());
+        let (c, l, s) = (cache.clone(), loads.clone(), started.clone());
+        let leader = thread::spawn(move || {
+            c.get_or_insert_with(1, || {
+                l.fetch_add(1, Ordering::SeqCst);
+                s.set();
+                3
+            })
+        });
+        started.wait();
+        // The leader's flight may or may not have ended; either way the
+        // value is right and nothing is stored.
+        let (c, l) = (cache.clone(), loads.clone());
+        let v = c.get_or_insert_with(1, || {
+            l.fetch_add(1, Ordering::SeqCst);
+            3
+        });
+        assert_eq!(v, 3);
+        assert_eq!(leader.join().unwrap(), 3);
+        assert!(cache.is_empty());
+        let stats = cache.stats();
+        assert_eq!(stats.loads as usize, loads.load(Ordering::SeqCst));
+        assert_eq!(stats.loads + stats.coalesced, 2);
+    });
+}
