@@ -1,0 +1,154 @@
+//! Heap bytes per entry of a full `u64 → u64` cache, shardcache beside its
+//! peers, measured with a counting global allocator.
+//!
+//! Each cache is filled to its capacity, then churned with as many inserts
+//! of new keys again (so index tombstones and free slots reach their steady
+//! state), and its live heap is divided by its entry count.
+//!
+//! Run: `cargo run --release --example memory [capacity ...]`
+//! (default: 100000 1000000).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use shardcache::Cache;
+
+/// Counts the bytes currently allocated.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; the
+// counter is only arithmetic on the sizes passed through.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Keys spread like real ones (not sequential), reproducibly.
+fn key(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555
+}
+
+/// Builds a cache with `make`, fills and churns it with `insert`, and
+/// returns (entries, live heap bytes per entry).
+fn measure<C>(
+    capacity: u64,
+    make: impl FnOnce() -> C,
+    insert: impl Fn(&C, u64),
+    len: impl Fn(&C) -> usize,
+) -> (usize, f64) {
+    let before = LIVE.load(Ordering::SeqCst);
+    let cache = make();
+    for i in 0..capacity * 2 {
+        insert(&cache, key(i));
+    }
+    let entries = len(&cache);
+    let bytes = LIVE.load(Ordering::SeqCst) - before;
+    drop(cache);
+    (entries, bytes as f64 / entries as f64)
+}
+
+fn main() {
+    let capacities: Vec<u64> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("capacities are integers"))
+        .collect();
+    let capacities = if capacities.is_empty() {
+        vec![100_000, 1_000_000]
+    } else {
+        capacities
+    };
+    println!("| cache | capacity | entries | heap bytes/entry |");
+    println!("| --- | ---: | ---: | ---: |");
+    for &capacity in &capacities {
+        let cap = capacity as usize;
+        let row = |name: &str, (entries, per): (usize, f64)| {
+            println!("| {name} | {capacity} | {entries} | {per:.1} |");
+        };
+        row(
+            "shardcache (LRU, default shards)",
+            measure(
+                capacity,
+                || Cache::<u64, u64>::new(capacity),
+                |c, k| {
+                    c.insert(k, k);
+                },
+                Cache::len,
+            ),
+        );
+        row(
+            "shardcache (LRU, 1 shard)",
+            measure(
+                capacity,
+                || {
+                    Cache::<u64, u64>::builder()
+                        .capacity(capacity)
+                        .shards(1)
+                        .build()
+                },
+                |c, k| {
+                    c.insert(k, k);
+                },
+                Cache::len,
+            ),
+        );
+        row(
+            "quick_cache::sync::Cache",
+            measure(
+                capacity,
+                || quick_cache::sync::Cache::<u64, u64>::new(cap),
+                |c, k| c.insert(k, k),
+                |c| c.len(),
+            ),
+        );
+        row(
+            "lru::LruCache",
+            measure(
+                capacity,
+                || {
+                    std::cell::RefCell::new(lru::LruCache::<u64, u64>::new(
+                        NonZeroUsize::new(cap).unwrap(),
+                    ))
+                },
+                |c, k| {
+                    c.borrow_mut().put(k, k);
+                },
+                |c| c.borrow().len(),
+            ),
+        );
+        row(
+            "moka::sync::Cache",
+            measure(
+                capacity,
+                || moka::sync::Cache::<u64, u64>::new(capacity),
+                |c, k| c.insert(k, k),
+                |c| {
+                    c.run_pending_tasks();
+                    c.entry_count() as usize
+                },
+            ),
+        );
+    }
+}
