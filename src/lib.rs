@@ -49,3 +49,8 @@ pub use stats::{CacheInfo, Stats};
 
 #[cfg(feature = "macros")]
 pub use shardcache_macros::memoize;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

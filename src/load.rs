@@ -206,11 +206,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     ///
     /// ```
     /// let cache = shardcache::Cache::new(100);
-    /// let v = futures_lite_block_on(cache.get_or_insert_async(1, async { "one" }));
+    /// // Any executor works; `block_on` here is a minimal one (hidden).
+    /// let v = block_on(cache.get_or_insert_async(1, async { "one" }));
     /// assert_eq!(v, "one");
-    /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    /// #     let waker = std::task::Waker::noop();
-    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::future::Future;
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     /// #     let mut f = std::pin::pin!(f);
     /// #     loop {
     /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
@@ -248,11 +249,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     ///
     /// ```
     /// let cache = shardcache::Cache::new(100);
-    /// let fut = cache.try_get_or_insert_async(1, async { Err::<u8, _>("down") });
-    /// # let waker = std::task::Waker::noop();
-    /// # let mut cx = std::task::Context::from_waker(&waker);
-    /// # let mut fut = std::pin::pin!(fut);
-    /// # let result = loop { if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) { break v; } };
+    /// let result = block_on(cache.try_get_or_insert_async(1, async { Err::<u8, _>("down") }));
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::future::Future;
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #     }
+    /// # }
     /// assert_eq!(*result.unwrap_err(), "down");
     /// ```
     pub async fn try_get_or_insert_async<E, F>(
