@@ -91,7 +91,8 @@ const EMPTY_LIST: Ends = Ends {
 pub(crate) struct Arena<K, V> {
     slots: Vec<Slot<K, V>>,
     free: u32,
-    lists: [Ends; 3],
+    /// Indexed by segment; four so that a 2-bit tag indexes it unchecked.
+    lists: [Ends; 4],
     len: usize,
 }
 
@@ -110,7 +111,7 @@ impl<K, V> Arena<K, V> {
         Arena {
             slots: Vec::new(),
             free: NIL,
-            lists: [EMPTY_LIST; 3],
+            lists: [EMPTY_LIST; 4],
             len: 0,
         }
     }
@@ -127,6 +128,7 @@ impl<K, V> Arena<K, V> {
         self.slots.capacity()
     }
 
+    #[inline]
     fn node(&self, index: u32) -> &Node<K, V> {
         match &self.slots[index as usize] {
             Slot::Occupied(node) => node,
@@ -134,6 +136,7 @@ impl<K, V> Arena<K, V> {
         }
     }
 
+    #[inline]
     fn node_mut(&mut self, index: u32) -> &mut Node<K, V> {
         match &mut self.slots[index as usize] {
             Slot::Occupied(node) => node,
@@ -218,21 +221,39 @@ impl<K, V> Arena<K, V> {
         }
     }
 
-    /// Moves a node to the head of its own segment.
+    /// Moves a node to the head of its own segment (the hit path: a direct
+    /// relink, the list's length unchanged).
     #[inline]
     pub(crate) fn touch(&mut self, index: u32) {
-        let segment = self.segment(index);
-        if self.lists[segment as usize].head != index {
-            self.unlink(index);
-            self.link_front(index, segment);
+        let node = self.node(index);
+        let segment = (node.prev >> SEGMENT_SHIFT) as usize;
+        let old_head = self.lists[segment].head;
+        if old_head == index {
+            return;
         }
+        // Not the head, so it has a predecessor.
+        let prev = node.prev & INDEX_MASK;
+        let next = node.next.get() - 1;
+        self.node_mut(prev).next = link(next);
+        if next == NIL {
+            self.lists[segment].tail = prev;
+        } else {
+            let after = self.node_mut(next);
+            after.prev = (after.prev & !INDEX_MASK) | prev;
+        }
+        let node = self.node_mut(index);
+        node.prev = NIL | ((segment as u32) << SEGMENT_SHIFT);
+        node.next = link(old_head);
+        let head = self.node_mut(old_head);
+        head.prev = (head.prev & !INDEX_MASK) | index;
+        self.lists[segment].head = index;
     }
 
     /// Empties the arena. The old slots come back so that the caller drops
     /// the entries after releasing its lock.
     pub(crate) fn take_all(&mut self) -> Drained<K, V> {
         self.free = NIL;
-        self.lists = [EMPTY_LIST; 3];
+        self.lists = [EMPTY_LIST; 4];
         self.len = 0;
         Drained(std::mem::take(&mut self.slots))
     }
@@ -246,6 +267,7 @@ impl<K, V> Arena<K, V> {
         }
     }
 
+    #[inline]
     fn link_front(&mut self, index: u32, segment: Segment) {
         let list = &mut self.lists[segment as usize];
         let old_head = list.head;
@@ -263,6 +285,7 @@ impl<K, V> Arena<K, V> {
         }
     }
 
+    #[inline]
     fn unlink(&mut self, index: u32) {
         let node = self.node(index);
         let segment = (node.prev >> SEGMENT_SHIFT) as usize;

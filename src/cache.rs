@@ -168,6 +168,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// cache.insert(3, "three");
     /// assert_eq!(cache.peek(&1), None);
     /// ```
+    #[inline]
     pub fn peek<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -211,6 +212,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(cache.insert("k", 2), Some(1));
     /// assert_eq!(cache.get("k"), Some(2));
     /// ```
+    #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let weight = self.weigh(&key, &value);

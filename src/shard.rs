@@ -159,6 +159,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     }
 
     /// Looks a key up without promoting or counting.
+    #[inline]
     pub(crate) fn peek<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
@@ -169,6 +170,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             .map(|index| self.arena.value(index).clone())
     }
 
+    #[inline]
     pub(crate) fn contains<Q>(&self, hash: u64, key: &Q) -> bool
     where
         K: Borrow<Q>,

@@ -1,6 +1,9 @@
 //! Hit ratio of the default sharding against one exact global LRU on the
-//! recorded traces in `tests/traces/`: within 1 percentage point at 5%, 20%
-//! and 50% of each trace's distinct keys.
+//! recorded traces in `tests/traces/`: at 5%, 20% and 50% of each trace's
+//! distinct keys, sharding never costs more than 1 percentage point, for
+//! several hash seeds (which keys share a shard depends on the seed).
+//! Sharding may also *gain* hit ratio on loop-like traces (gli at 50%: up to
+//! 2.5 points), which is not a defect, so the bound is one-sided.
 #![cfg(not(shardcache_loom))]
 
 #[path = "support/traces.rs"]
@@ -11,7 +14,7 @@ use std::num::NonZeroUsize;
 use shardcache::Cache;
 
 /// Replays a trace read-through (get, insert on a miss) and returns hits.
-fn replay(cache: &Cache<u64, ()>, trace: &[u64]) -> u64 {
+fn replay<S: std::hash::BuildHasher>(cache: &Cache<u64, (), S>, trace: &[u64]) -> u64 {
     let mut hits = 0;
     for &key in trace {
         if cache.get(&key).is_some() {
@@ -22,6 +25,9 @@ fn replay(cache: &Cache<u64, ()>, trace: &[u64]) -> u64 {
     }
     hits
 }
+
+/// Hash seeds to try.
+const SEEDS: [u64; 4] = [1, 2, 3, 0x5EED];
 
 #[test]
 fn default_sharding_stays_within_one_point_of_global_lru() {
@@ -48,21 +54,25 @@ fn default_sharding_stays_within_one_point_of_global_lru() {
                 "{name}: one shard is exact LRU"
             );
 
-            let sharded = Cache::new(capacity as u64);
-            let sharded_hits = replay(&sharded, &trace);
             let accesses = trace.len() as f64;
-            let (exact, ours) = (
-                100.0 * global_hits as f64 / accesses,
-                100.0 * sharded_hits as f64 / accesses,
-            );
+            let exact = 100.0 * global_hits as f64 / accesses;
+            let shards = shardcache::default_shards(capacity as u64);
+            let mut worst = f64::MAX;
+            for seed in SEEDS {
+                let sharded = Cache::builder()
+                    .capacity(capacity as u64)
+                    .hasher(ahash::RandomState::with_seeds(seed, !seed, seed << 1, 3))
+                    .build();
+                let ours = 100.0 * replay(&sharded, &trace) as f64 / accesses;
+                worst = worst.min(ours);
+                assert!(
+                    ours >= exact - 1.0,
+                    "{name} at {percent}%, seed {seed}: sharded {ours:.2}% vs exact LRU {exact:.2}%\n{report}"
+                );
+            }
             report.push_str(&format!(
-                "{name:>8} {percent:>2}% cap {capacity:>6} shards {:>2}: exact {exact:6.2}% sharded {ours:6.2}%\n",
-                sharded.shards()
+                "{name:>8} {percent:>2}% cap {capacity:>6} shards {shards:>2}: exact {exact:6.2}% sharded (worst seed) {worst:6.2}%\n"
             ));
-            assert!(
-                (exact - ours).abs() <= 1.0,
-                "{name} at {percent}%: sharded {ours:.2}% vs exact LRU {exact:.2}%\n{report}"
-            );
         }
     }
     println!("{report}");
