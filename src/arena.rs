@@ -172,6 +172,18 @@ impl<K, V> Arena<K, V> {
         (tail != NIL).then_some(tail)
     }
 
+    /// The most recently used node of a segment.
+    pub(crate) fn head(&self, segment: Segment) -> Option<u32> {
+        let head = self.lists[segment as usize].head;
+        (head != NIL).then_some(head)
+    }
+
+    /// The node after `index` (towards the tail).
+    pub(crate) fn next(&self, index: u32) -> Option<u32> {
+        let next = self.node(index).next.get() - 1;
+        (next != NIL).then_some(next)
+    }
+
     /// Stores a new entry at the head of `segment` and returns its index.
     /// `limit` is the most slots this arena will ever need (the shard's
     /// entry budget), so growth stops exactly there instead of doubling
@@ -247,6 +259,12 @@ impl<K, V> Arena<K, V> {
         let head = self.node_mut(old_head);
         head.prev = (head.prev & !INDEX_MASK) | index;
         self.lists[segment].head = index;
+    }
+
+    /// Moves a node to the head of `segment`.
+    pub(crate) fn move_to(&mut self, index: u32, segment: Segment) {
+        self.unlink(index);
+        self.link_front(index, segment);
     }
 
     /// Empties the arena. The old slots come back so that the caller drops

@@ -9,7 +9,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::arena::MAX_NODES;
 use crate::cache::{share, Cache, Weigher};
-use crate::policy::Policy;
+use crate::policy::{Policy, Shared};
 use crate::shard::Shard;
 use crate::sync::Mutex;
 
@@ -274,14 +274,17 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
         if !weighted && share(capacity, shards, 0) > MAX_NODES as u64 {
             return Err(BuildError::ShardTooLarge { capacity, shards });
         }
-        let shards = (0..shards)
+        let shared = (self.policy == Policy::TinyLfu).then(|| Shared::new(capacity.max(1)));
+        let shard_list = (0..shards)
             .map(|i| {
                 let budget = share(capacity, shards, i);
-                CachePadded::new(Mutex::new(Shard::new(budget, weighted, self.policy)))
+                let shard = Shard::new(budget, weighted, self.policy, shards, shared.clone());
+                CachePadded::new(Mutex::new(shard))
             })
             .collect();
         Ok(Cache {
-            shards,
+            shards: shard_list,
+            policy: shared,
             hasher: self.hasher,
             weigher: self.weigher,
             capacity: Mutex::new(capacity),

@@ -14,9 +14,10 @@ use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 
 use crate::builder::CacheBuilder;
+use crate::policy::Shared;
 use crate::shard::Shard;
 use crate::stats::{CacheInfo, Stats};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{Arc, Mutex, MutexGuard};
 
 /// A weigher: the cost of an entry against the cache's capacity.
 pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
@@ -76,6 +77,8 @@ pub struct Cache<K, V, S = RandomState> {
     pub(crate) weigher: Option<Weigher<K, V>>,
     /// The total capacity; its lock also serialises `set_capacity`.
     pub(crate) capacity: Mutex<u64>,
+    /// The W-TinyLFU window tuner, shared by the shards.
+    pub(crate) policy: Option<Arc<Shared>>,
 }
 
 impl<K: Hash + Eq, V: Clone> Cache<K, V, RandomState> {
@@ -307,6 +310,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     pub fn set_capacity(&self, capacity: u64) {
         let mut total = self.capacity.lock();
         *total = capacity;
+        if let Some(shared) = &self.policy {
+            shared.reset(capacity.max(1));
+        }
         for (i, shard) in self.shards.iter().enumerate() {
             let budget = share(capacity, self.shards.len(), i);
             let garbage = shard.lock().set_budget(budget, &|k: &K| self.hash(k));
@@ -410,6 +416,31 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         for shard in self.shards.iter() {
             shard.lock().validate(&|k: &K| self.hash(k));
         }
+    }
+
+    /// The keys of each eviction segment of each shard, most recent first:
+    /// `[main (LRU list or probation), window, protected]`. For tests.
+    #[doc(hidden)]
+    pub fn segments(&self) -> Vec<[Vec<K>; 3]>
+    where
+        K: Clone,
+    {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = shard.lock();
+                shard
+                    .segments()
+                    .map(|keys| keys.into_iter().cloned().collect())
+            })
+            .collect()
+    }
+
+    /// Heap bytes of policy state outside the arenas (W-TinyLFU's
+    /// sketches). For the memory report.
+    #[doc(hidden)]
+    pub fn policy_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().policy_bytes()).sum()
     }
 
     /// The number of loads in flight. For tests.

@@ -23,9 +23,9 @@ use std::hash::Hash;
 
 use hashbrown::HashTable;
 
-use crate::arena::{Arena, Drained, MAX_NODES};
+use crate::arena::{Arena, Drained, Segment, MAX_NODES};
 use crate::flight::{Flight, FlightSlot};
-use crate::policy::{Policy, PolicyState};
+use crate::policy::{Policy, PolicyState, Shared};
 use crate::stats::Counters;
 use crate::sync::Arc;
 
@@ -92,12 +92,18 @@ pub(crate) struct Shard<K, V> {
 }
 
 impl<K: Eq + Hash, V> Shard<K, V> {
-    pub(crate) fn new(budget: u64, weighted: bool, policy: Policy) -> Self {
+    pub(crate) fn new(
+        budget: u64,
+        weighted: bool,
+        policy: Policy,
+        shards: usize,
+        shared: Option<Arc<Shared>>,
+    ) -> Self {
         Shard {
             arena: Arena::new(),
             table: HashTable::new(),
             flights: HashTable::new(),
-            policy: PolicyState::new(policy),
+            policy: PolicyState::new(policy, budget, shards, shared),
             weights: weighted.then(Vec::new),
             budget,
             weight: 0,
@@ -145,10 +151,13 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         Q: ?Sized + Eq,
         V: Clone,
     {
+        self.policy
+            .on_lookup(&mut self.arena, hash, self.weights.as_deref());
         match self.find(hash, key) {
             Some(index) => {
                 self.counters.hits += 1;
-                self.policy.on_hit(&mut self.arena, index);
+                self.policy
+                    .on_hit(&mut self.arena, index, hash, self.weights.as_deref());
                 Some(self.arena.value(index).clone())
             }
             None => {
@@ -216,92 +225,73 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         hash_of: &impl Fn(&K) -> u64,
     ) -> Garbage<K, V> {
         let mut garbage = Garbage::new();
-        if let Some(index) = self.find(hash, &key) {
-            if weight > self.budget {
-                // The new value cannot be stored; the old one is stale.
+        let existing = self.find(hash, &key);
+        if weight > self.budget {
+            // Heavier than the whole shard: not stored, evicts nothing; an
+            // older value for the key is stale, so it goes.
+            garbage.push((key, value));
+            if let Some(index) = existing {
                 let (old_key, old_value) = self.remove_index(hash, index);
-                garbage.push((key, value));
                 garbage.key = Some(old_key);
                 garbage.value = Some(old_value);
-                return garbage;
             }
-            self.counters.inserts += 1;
-            garbage.value = Some(std::mem::replace(self.arena.value_mut(index), value));
-            self.policy.on_hit(&mut self.arena, index);
-            if let Some(weights) = &mut self.weights {
-                self.weight = self.weight - weights[index as usize] + weight;
-                weights[index as usize] = weight;
-                self.evict_to(self.budget, Some(index), hash_of, &mut garbage);
-            }
-            return garbage;
-        }
-        if weight > self.budget {
-            // Heavier than the whole shard: not stored, evicts nothing.
-            garbage.push((key, value));
             return garbage;
         }
         self.counters.inserts += 1;
-        self.evict_to(self.budget - weight, None, hash_of, &mut garbage);
-        if self.arena.len() >= self.slot_limit() {
-            self.evict_one(hash_of, &mut garbage);
-        }
-        if self.table.len() == self.table.capacity() {
-            self.grow_table(hash_of);
-        }
-        let index = self
-            .arena
-            .insert(self.policy.entry_segment(), key, value, self.slot_limit());
-        self.table.insert_unique(hash, index, |_| {
-            unreachable!("shardcache: the index was grown before inserting")
-        });
-        self.weight += weight;
-        if let Some(weights) = &mut self.weights {
-            if weights.len() <= index as usize {
-                weights.resize(index as usize + 1, 0);
+        self.policy
+            .on_store(&mut self.arena, hash, self.weights.as_deref());
+        match existing {
+            Some(index) => {
+                garbage.value = Some(std::mem::replace(self.arena.value_mut(index), value));
+                if let Some(weights) = &mut self.weights {
+                    let old = std::mem::replace(&mut weights[index as usize], weight);
+                    self.weight = self.weight - old + weight;
+                    self.policy
+                        .on_reweigh(self.arena.segment(index), old, weight);
+                }
+                self.policy
+                    .on_hit(&mut self.arena, index, hash, self.weights.as_deref());
             }
-            weights[index as usize] = weight;
+            None => {
+                if self.table.len() == self.table.capacity() {
+                    self.grow_table(hash_of);
+                }
+                let index =
+                    self.arena
+                        .insert(self.policy.entry_segment(), key, value, self.slot_limit());
+                self.table.insert_unique(hash, index, |_| {
+                    unreachable!("shardcache: the index was grown before inserting")
+                });
+                self.weight += weight;
+                if let Some(weights) = &mut self.weights {
+                    if weights.len() <= index as usize {
+                        weights.resize(index as usize + 1, 0);
+                    }
+                    weights[index as usize] = weight;
+                }
+                self.policy.on_insert(hash, weight);
+            }
         }
+        self.evict_to(self.budget, hash_of, &mut garbage);
+        self.policy.settle(&mut self.arena, self.weights.as_deref());
         garbage
     }
 
-    /// Evicts entries until the shard weighs at most `target`, never
-    /// evicting `keep`.
-    fn evict_to(
-        &mut self,
-        target: u64,
-        keep: Option<u32>,
-        hash_of: &impl Fn(&K) -> u64,
-        garbage: &mut Garbage<K, V>,
-    ) {
-        while self.weight > target {
-            if !self.evict_one_except(keep, hash_of, garbage) {
+    /// Evicts the policy's victims until the shard weighs at most `target`
+    /// (and leaves a slot free when the arena is at its index limit).
+    fn evict_to(&mut self, target: u64, hash_of: &impl Fn(&K) -> u64, garbage: &mut Garbage<K, V>) {
+        while self.weight > target || self.arena.len() >= MAX_NODES {
+            let victim = self
+                .policy
+                .victim(&mut self.arena, hash_of, self.weights.as_deref());
+            let Some(victim) = victim else {
                 break;
-            }
+            };
+            // Hash first: if the user's `Hash` panics, nothing has changed yet.
+            let hash = hash_of(self.arena.key(victim));
+            garbage.push(self.remove_index(hash, victim));
+            self.counters.evictions += 1;
         }
-    }
-
-    fn evict_one(&mut self, hash_of: &impl Fn(&K) -> u64, garbage: &mut Garbage<K, V>) {
-        self.evict_one_except(None, hash_of, garbage);
-    }
-
-    fn evict_one_except(
-        &mut self,
-        keep: Option<u32>,
-        hash_of: &impl Fn(&K) -> u64,
-        garbage: &mut Garbage<K, V>,
-    ) -> bool {
-        let Some(victim) = self.policy.victim(&mut self.arena) else {
-            return false;
-        };
-        if Some(victim) == keep {
-            // Only the entry being replaced is left, and it fits.
-            return false;
-        }
-        // Hash first: if the user's `Hash` panics, nothing has changed yet.
-        let hash = hash_of(self.arena.key(victim));
-        garbage.push(self.remove_index(hash, victim));
-        self.counters.evictions += 1;
-        true
     }
 
     /// Removes the entry at `index`, filed under `hash`.
@@ -312,11 +302,9 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             }
             Err(_) => unreachable!("shardcache: entry missing from the index (inconsistent Hash?)"),
         }
-        if let Some(weights) = &self.weights {
-            self.weight -= weights[index as usize];
-        } else {
-            self.weight -= 1;
-        }
+        let weight = self.weights.as_ref().map_or(1, |w| w[index as usize]);
+        self.weight -= weight;
+        self.policy.on_remove(self.arena.segment(index), weight);
         self.arena.remove(index)
     }
 
@@ -369,8 +357,10 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         hash_of: &impl Fn(&K) -> u64,
     ) -> Garbage<K, V> {
         self.budget = budget;
+        self.policy.set_budget(budget);
         let mut garbage = Garbage::new();
-        self.evict_to(budget, None, hash_of, &mut garbage);
+        self.evict_to(budget, hash_of, &mut garbage);
+        self.policy.settle(&mut self.arena, self.weights.as_deref());
         garbage
     }
 
@@ -517,6 +507,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             None => occupied.len() as u64,
         };
         assert_eq!(weight, self.weight, "weight does not add up");
+        self.policy.validate(&self.arena, self.weights.as_deref());
         assert!(self.weight <= self.budget, "over budget");
         for slot in self.flights.iter() {
             assert_eq!(
@@ -525,6 +516,24 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                 "flight filed under a wrong hash"
             );
         }
+    }
+
+    /// Heap bytes of the policy's own state (the W-TinyLFU sketch).
+    pub(crate) fn policy_bytes(&self) -> usize {
+        self.policy.heap_bytes()
+    }
+
+    /// The keys of each segment, most recent first (tests).
+    pub(crate) fn segments(&self) -> [Vec<&K>; 3] {
+        let mut lists: [Vec<&K>; 3] = Default::default();
+        for segment in [Segment::Main, Segment::Window, Segment::Protected] {
+            let mut at = self.arena.head(segment);
+            while let Some(index) = at {
+                lists[segment as usize].push(self.arena.key(index));
+                at = self.arena.next(index);
+            }
+        }
+        lists
     }
 
     /// Number of loads in flight (tests).

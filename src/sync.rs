@@ -1,5 +1,5 @@
-//! The synchronisation facade: every lock, `Arc` and thread-local the crate
-//! uses comes from here.
+//! The synchronisation facade: every lock, atomic, `Arc` and thread-local
+//! the crate uses comes from here.
 //!
 //! Under `--cfg shardcache_loom` the types are loom's, so the loom models in
 //! `loom-tests/` explore every interleaving of the real code; otherwise they
@@ -15,6 +15,7 @@
 
 #[cfg(not(shardcache_loom))]
 mod imp {
+    pub(crate) use std::sync::atomic::{AtomicU32, Ordering};
     pub(crate) use std::sync::Arc;
     use std::sync::PoisonError;
     pub(crate) use std::thread_local;
@@ -72,6 +73,7 @@ mod imp {
 
 #[cfg(shardcache_loom)]
 mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread_local;
     use std::time::Duration;

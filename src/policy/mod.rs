@@ -1,0 +1,230 @@
+//! Eviction policy: every decision about which entry stays and which goes
+//! is made here, on top of the shard's [`Arena`].
+//!
+//! The shard tells the policy what happened (an access, a hit, an insertion,
+//! a removal) and asks it for the next victim while it is over budget; the
+//! policy moves nodes between the arena's segments. All of it runs under the
+//! shard lock, on that shard's entries only. The one piece shared by the
+//! shards of a W-TinyLFU cache, the window [`Tuner`], has its own lock,
+//! always taken after a shard lock and only for sampled keys.
+
+mod sketch;
+mod tinylfu;
+mod tuner;
+
+use tinylfu::TinyLfu;
+pub(crate) use tinylfu::Weights;
+use tuner::Tuner;
+
+use crate::arena::{Arena, Segment};
+use crate::sync::{Arc, AtomicU32, Mutex, Ordering};
+
+/// Which eviction policy a cache uses; see
+/// [`CacheBuilder::policy`](crate::CacheBuilder::policy).
+///
+/// ```
+/// use shardcache::{Cache, Policy};
+///
+/// let cache: Cache<u64, u64> = Cache::builder().capacity(100).policy(Policy::TinyLfu).build();
+/// assert_eq!(cache.capacity(), 100);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Policy {
+    /// Exact least-recently-used eviction within each shard (the default).
+    /// With one shard the cache evicts exactly as the `lru` crate and
+    /// Python's `functools.lru_cache` do.
+    #[default]
+    Lru,
+    /// W-TinyLFU: a small LRU admission window in front of a segmented LRU,
+    /// where a frequency sketch decides whether a newcomer may displace an
+    /// established entry; the window's size adapts to the workload (sized
+    /// from shadow caches). Resists scans and loops, and on the recorded
+    /// traces beats LRU by 13 points of hit ratio on average. See
+    /// `docs/policy.md`.
+    TinyLfu,
+}
+
+/// What the shards of one W-TinyLFU cache share: the window tuner and its
+/// latest decision.
+pub(crate) struct Shared {
+    tuner: Mutex<Tuner>,
+    /// The tuner's decision, read by every shard on every access.
+    fraction: AtomicU32,
+    /// The tuner's sampling shift (fixed for the tuner's life).
+    shift: AtomicU32,
+}
+
+impl Shared {
+    pub(crate) fn new(capacity: u64) -> Arc<Self> {
+        let tuner = Tuner::new(capacity);
+        Arc::new(Shared {
+            fraction: AtomicU32::new(tuner.fraction()),
+            shift: AtomicU32::new(tuner.shift()),
+            tuner: Mutex::new(tuner),
+        })
+    }
+
+    /// Starts tuning afresh for a new capacity.
+    pub(crate) fn reset(&self, capacity: u64) {
+        let mut tuner = self.tuner.lock();
+        *tuner = Tuner::new(capacity);
+        self.shift.store(tuner.shift(), Ordering::Relaxed);
+        self.fraction.store(tuner.fraction(), Ordering::Relaxed);
+    }
+
+    fn sampled(&self, hash: u64) -> bool {
+        Tuner::sampled(self.shift.load(Ordering::Relaxed), hash)
+    }
+}
+
+/// A shard's policy state.
+pub(crate) enum PolicyState {
+    Lru,
+    TinyLfu {
+        lfu: Box<TinyLfu>,
+        /// `None` for a cache of capacity 0 (nothing to tune).
+        shared: Option<Arc<Shared>>,
+    },
+}
+
+impl PolicyState {
+    pub(crate) fn new(
+        policy: Policy,
+        budget: u64,
+        shards: usize,
+        shared: Option<Arc<Shared>>,
+    ) -> Self {
+        match policy {
+            Policy::Lru => PolicyState::Lru,
+            Policy::TinyLfu => PolicyState::TinyLfu {
+                lfu: Box::new(TinyLfu::for_shard(
+                    budget,
+                    shards as u64,
+                    tuner::INITIAL_FRACTION,
+                )),
+                shared,
+            },
+        }
+    }
+
+    /// The segment a new entry enters.
+    #[inline]
+    pub(crate) fn entry_segment(&self) -> Segment {
+        match self {
+            PolicyState::Lru => Segment::Main,
+            PolicyState::TinyLfu { .. } => Segment::Window,
+        }
+    }
+
+    /// A lookup of `hash` is about to happen: W-TinyLFU feeds sampled keys
+    /// to the tuner and applies its latest window decision.
+    #[inline]
+    pub(crate) fn on_lookup<K, V>(&mut self, arena: &mut Arena<K, V>, hash: u64, w: Weights<'_>) {
+        if let PolicyState::TinyLfu {
+            lfu,
+            shared: Some(shared),
+        } = self
+        {
+            if shared.sampled(hash) {
+                let mut tuner = shared.tuner.lock();
+                tuner.on_get(hash);
+                shared.fraction.store(tuner.fraction(), Ordering::Relaxed);
+            }
+            lfu.set_fraction(arena, shared.fraction.load(Ordering::Relaxed), w);
+        }
+    }
+
+    /// A lookup found the entry at `index`.
+    #[inline]
+    pub(crate) fn on_hit<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        index: u32,
+        hash: u64,
+        w: Weights<'_>,
+    ) {
+        match self {
+            PolicyState::Lru => arena.touch(index),
+            PolicyState::TinyLfu { lfu, .. } => lfu.on_hit(arena, index, hash, w),
+        }
+    }
+
+    /// An insert or update of `hash` is about to be stored.
+    pub(crate) fn on_store<K, V>(&mut self, arena: &mut Arena<K, V>, hash: u64, w: Weights<'_>) {
+        if let PolicyState::TinyLfu {
+            lfu,
+            shared: Some(shared),
+        } = self
+        {
+            if shared.sampled(hash) {
+                shared.tuner.lock().on_insert(hash);
+            }
+            lfu.set_fraction(arena, shared.fraction.load(Ordering::Relaxed), w);
+        }
+    }
+
+    /// A new entry of `weight` was stored at the head of `entry_segment()`.
+    pub(crate) fn on_insert(&mut self, hash: u64, weight: u64) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.on_insert(hash, weight);
+        }
+    }
+
+    /// An entry on `segment` weighing `weight` left the shard.
+    pub(crate) fn on_remove(&mut self, segment: Segment, weight: u64) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.on_remove(segment, weight);
+        }
+    }
+
+    /// A resident entry's weight changed.
+    pub(crate) fn on_reweigh(&mut self, segment: Segment, old: u64, new: u64) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.on_reweigh(segment, old, new);
+        }
+    }
+
+    /// The entry to evict next to make room. `None` only when the arena is
+    /// empty.
+    #[inline]
+    pub(crate) fn victim<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        hash_of: &impl Fn(&K) -> u64,
+        w: Weights<'_>,
+    ) -> Option<u32> {
+        match self {
+            PolicyState::Lru => arena.tail(Segment::Main),
+            PolicyState::TinyLfu { lfu, .. } => lfu.victim(arena, hash_of, w),
+        }
+    }
+
+    /// After the evictions of an insertion.
+    pub(crate) fn settle<K, V>(&mut self, arena: &mut Arena<K, V>, w: Weights<'_>) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.settle(arena, w);
+        }
+    }
+
+    pub(crate) fn set_budget(&mut self, budget: u64) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.set_budget(budget);
+        }
+    }
+
+    /// Heap bytes of policy state beyond the arena (the sketch).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            PolicyState::Lru => 0,
+            PolicyState::TinyLfu { lfu, .. } => lfu.sketch_bytes(),
+        }
+    }
+
+    /// Checks the policy's bookkeeping against the arena (tests).
+    pub(crate) fn validate<K, V>(&self, arena: &Arena<K, V>, w: Weights<'_>) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.validate(arena, w);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! W-TinyLFU on a shard's arena: an LRU admission window in front of a
+//! segmented LRU (probation and protected), with a frequency sketch deciding
+//! which of the window's evictee and main's victim stays.
+//!
+//! Sizes are in weight units (entries, when the cache has no weigher). The
+//! window's share of the capacity is set by the [`Tuner`](super::tuner)
+//! through [`TinyLfu::set_fraction`]. Every decision matches the reference
+//! model in `tests/support/tinylfu_ref.rs`, which `tests/tinylfu_model.rs`
+//! checks step by step.
+
+use super::sketch::Sketch;
+use crate::arena::{Arena, Segment};
+
+/// Protected segment's cap, per-mille of main's target size.
+const PROTECTED_PERMILLE: u64 = 800;
+/// The sketch halves every `RESET_MULTIPLIER × max(capacity, floor)`
+/// increments.
+pub(crate) const RESET_MULTIPLIER: u64 = 10;
+/// Capacity floor (for the whole cache) of the sketch's size and period:
+/// without it small caches forget a loop slightly larger than themselves.
+pub(crate) const MIN_SKETCH_CAPACITY: u64 = 256;
+/// A candidate not more frequent than the victim still gets in, with
+/// probability 1/128, if its estimate is at least this: nobody can pin main's
+/// victim forever by inflating its count.
+const ADMIT_RANDOM_THRESHOLD: u8 = 12;
+const ADMIT_RANDOM_MASK: u64 = 127;
+const RNG_SEED: u64 = 0x853C_49E6_748F_EA9B;
+
+/// Entry weights by slot (`None`: every entry weighs 1).
+pub(crate) type Weights<'a> = Option<&'a [u64]>;
+
+#[inline]
+fn weight_of(weights: Weights<'_>, index: u32) -> u64 {
+    weights.map_or(1, |w| w[index as usize])
+}
+
+/// The W-TinyLFU state of one shard (or of one shadow cache).
+pub(crate) struct TinyLfu {
+    budget: u64,
+    /// Window target, per-mille of the budget.
+    fraction: u32,
+    sketch: Sketch,
+    rng: u64,
+    /// Weight held by each segment, indexed by `Segment as usize`.
+    held: [u64; 3],
+}
+
+impl TinyLfu {
+    /// One of `shards` shards of a cache, holding `budget`: the sketch
+    /// floor is shared by the shards.
+    pub(crate) fn for_shard(budget: u64, shards: u64, fraction: u32) -> Self {
+        let sized = budget.max((MIN_SKETCH_CAPACITY / shards.max(1)).max(1));
+        Self::with_sketch(budget, fraction, sized, RESET_MULTIPLIER * sized)
+    }
+
+    /// A window of `fraction` per-mille and a sketch of
+    /// `prev_pow2(sketch_capacity)` words aging every `period` increments.
+    pub(crate) fn with_sketch(
+        budget: u64,
+        fraction: u32,
+        sketch_capacity: u64,
+        period: u64,
+    ) -> Self {
+        TinyLfu {
+            budget,
+            fraction,
+            sketch: Sketch::new(sketch_capacity, period),
+            rng: RNG_SEED,
+            held: [0; 3],
+        }
+    }
+
+    pub(crate) fn set_budget(&mut self, budget: u64) {
+        self.budget = budget;
+    }
+
+    pub(crate) fn sketch_bytes(&self) -> usize {
+        self.sketch.bytes()
+    }
+
+    /// The window's target: 0 with a 0 fraction, else the fraction of the
+    /// budget rounded half up, clamped to `1..=budget`.
+    fn window_size(&self) -> u64 {
+        if self.budget == 0 || self.fraction == 0 {
+            return 0;
+        }
+        ((self.budget * u64::from(self.fraction) + 500) / 1000).clamp(1, self.budget)
+    }
+
+    fn main_size(&self) -> u64 {
+        self.budget - self.window_size()
+    }
+
+    fn protected_size(&self) -> u64 {
+        self.main_size() * PROTECTED_PERMILLE / 1000
+    }
+
+    fn held(&self, segment: Segment) -> u64 {
+        self.held[segment as usize]
+    }
+
+    /// Moves a node to the most recent end of `segment`.
+    fn place<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        index: u32,
+        segment: Segment,
+        w: Weights<'_>,
+    ) {
+        let from = arena.segment(index);
+        if from == segment {
+            arena.touch(index);
+        } else {
+            let weight = weight_of(w, index);
+            self.held[from as usize] -= weight;
+            self.held[segment as usize] += weight;
+            arena.move_to(index, segment);
+        }
+    }
+
+    /// Main's least recently used node: probation's, or protected's when
+    /// probation is empty.
+    fn main_victim<K, V>(arena: &Arena<K, V>) -> Option<u32> {
+        arena
+            .tail(Segment::Main)
+            .or_else(|| arena.tail(Segment::Protected))
+    }
+
+    fn xorshift64(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        x
+    }
+
+    /// Whether the window's evictee (`candidate`) should replace main's
+    /// victim: if it is estimated more frequent; or, rarely, if it is
+    /// frequent enough (the generator advances only then).
+    fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+        let c = self.sketch.frequency(candidate);
+        let v = self.sketch.frequency(victim);
+        if c > v {
+            true
+        } else if c >= ADMIT_RANDOM_THRESHOLD {
+            self.xorshift64() & ADMIT_RANDOM_MASK == 0
+        } else {
+            false
+        }
+    }
+
+    /// A hit (or an update) of a resident node: counted in the sketch, then
+    /// promoted: window → window head; probation or protected → protected
+    /// head, demoting protected's overflow to probation's head.
+    pub(crate) fn on_hit<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        index: u32,
+        hash: u64,
+        w: Weights<'_>,
+    ) {
+        self.sketch.increment(hash);
+        match arena.segment(index) {
+            Segment::Window => arena.touch(index),
+            Segment::Main | Segment::Protected => {
+                self.place(arena, index, Segment::Protected, w);
+                while self.held(Segment::Protected) > self.protected_size() {
+                    let Some(demoted) = arena.tail(Segment::Protected) else {
+                        break;
+                    };
+                    self.place(arena, demoted, Segment::Main, w);
+                }
+            }
+        }
+    }
+
+    /// A new node was stored at the window's head.
+    pub(crate) fn on_insert(&mut self, hash: u64, weight: u64) {
+        self.sketch.increment(hash);
+        self.held[Segment::Window as usize] += weight;
+    }
+
+    /// A node left the shard.
+    pub(crate) fn on_remove(&mut self, segment: Segment, weight: u64) {
+        self.held[segment as usize] -= weight;
+    }
+
+    /// A resident node's weight changed.
+    pub(crate) fn on_reweigh(&mut self, segment: Segment, old: u64, new: u64) {
+        self.held[segment as usize] = self.held[segment as usize] - old + new;
+    }
+
+    /// The next node to evict while the shard is over budget. When the
+    /// window is over its target its least recent node duels main's victim
+    /// (the winner of an admission moves to probation's head first);
+    /// otherwise main's victim goes, or the window's when main is empty.
+    pub(crate) fn victim<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        hash_of: &impl Fn(&K) -> u64,
+        w: Weights<'_>,
+    ) -> Option<u32> {
+        if self.held(Segment::Window) > self.window_size() {
+            let candidate = arena.tail(Segment::Window)?;
+            let Some(victim) = Self::main_victim(arena) else {
+                return Some(candidate);
+            };
+            let (c, v) = (hash_of(arena.key(candidate)), hash_of(arena.key(victim)));
+            if self.admit(c, v) {
+                self.place(arena, candidate, Segment::Main, w);
+                Some(victim)
+            } else {
+                Some(candidate)
+            }
+        } else {
+            Self::main_victim(arena).or_else(|| arena.tail(Segment::Window))
+        }
+    }
+
+    /// After an insertion's evictions: the window's overflow moves to
+    /// probation's head, no contest (the cache is not full yet).
+    pub(crate) fn settle<K, V>(&mut self, arena: &mut Arena<K, V>, w: Weights<'_>) {
+        while self.held(Segment::Window) > self.window_size() {
+            let Some(oldest) = arena.tail(Segment::Window) else {
+                break;
+            };
+            self.place(arena, oldest, Segment::Main, w);
+        }
+    }
+
+    /// Changes the window's target and rebalances at once, evicting
+    /// nothing: window overflow to probation's head, then main's overflow
+    /// (its victims first) to the window's head.
+    pub(crate) fn set_fraction<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        fraction: u32,
+        w: Weights<'_>,
+    ) {
+        if fraction == self.fraction {
+            return;
+        }
+        self.fraction = fraction;
+        self.settle(arena, w);
+        while self.held(Segment::Main) + self.held(Segment::Protected) > self.main_size() {
+            let Some(moved) = Self::main_victim(arena) else {
+                break;
+            };
+            self.place(arena, moved, Segment::Window, w);
+        }
+    }
+
+    /// Checks the segment weights against the arena (tests).
+    pub(crate) fn validate<K, V>(&self, arena: &Arena<K, V>, w: Weights<'_>) {
+        let mut held = [0u64; 3];
+        arena.for_each(|index, _, _| held[arena.segment(index) as usize] += weight_of(w, index));
+        assert_eq!(held, self.held, "segment weights do not add up");
+    }
+}

@@ -1,0 +1,195 @@
+//! The window tuner: sizes W-TinyLFU's admission window from five small
+//! shadow caches.
+//!
+//! Each shadow is a W-TinyLFU with a fixed window (0%, 1%, 5%, 20%, 80% of
+//! its capacity) fed the same hash-sampled subset of the cache's accesses,
+//! its capacity scaled down by the sample rate. Every epoch the real window
+//! moves one step toward the shadow with the best decayed hit count. One
+//! tuner serves every shard of a cache (behind its own lock, taken after the
+//! shard lock and only for sampled keys); the decision is published in an
+//! atomic that each shard applies on its next access.
+
+use hashbrown::HashTable;
+
+use super::sketch::mix64;
+use super::tinylfu::{TinyLfu, MIN_SKETCH_CAPACITY, RESET_MULTIPLIER};
+use crate::arena::{Arena, Segment};
+
+/// Window fractions (per-mille) of the shadows; the real window is always
+/// one of these.
+pub(crate) const FRACTIONS: [u32; 5] = [0, 10, 50, 200, 800];
+/// Where a new cache starts (no window).
+pub(crate) const INITIAL_FRACTION: u32 = FRACTIONS[0];
+const MIN_SHADOW_CAPACITY: u64 = 64;
+const MAX_SAMPLE_SHIFT: u32 = 16;
+const EPOCH_MULTIPLIER: u64 = 2;
+const MIN_EPOCH: u64 = 32;
+const SCORE_DECAY_SHIFT: u32 = 4;
+const SAMPLE_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
+
+/// A shadow cache: W-TinyLFU over key hashes alone (a 64-bit hash stands
+/// for its key), on its own small arena.
+struct Shadow {
+    arena: Arena<u64, ()>,
+    table: HashTable<u32>,
+    policy: TinyLfu,
+    capacity: u64,
+}
+
+impl Shadow {
+    fn find(&self, hash: u64) -> Option<u32> {
+        let arena = &self.arena;
+        self.table.find(hash, |&i| *arena.key(i) == hash).copied()
+    }
+
+    /// A lookup: a hit is counted and promoted.
+    fn get(&mut self, hash: u64) -> bool {
+        match self.find(hash) {
+            Some(index) => {
+                self.policy.on_hit(&mut self.arena, index, hash, None);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An insert, as the real shard does it (unit weights).
+    fn insert(&mut self, hash: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        if let Some(index) = self.find(hash) {
+            self.policy.on_hit(&mut self.arena, index, hash, None);
+            return;
+        }
+        let limit = self.capacity as usize + 1;
+        let index = self.arena.insert(Segment::Window, hash, (), limit);
+        let arena = &self.arena;
+        self.table.insert_unique(hash, index, |&i| *arena.key(i));
+        self.policy.on_insert(hash, 1);
+        while self.arena.len() as u64 > self.capacity {
+            let Some(victim) = self.policy.victim(&mut self.arena, &|h: &u64| *h, None) else {
+                break;
+            };
+            let segment = self.arena.segment(victim);
+            let (key, ()) = self.arena.remove(victim);
+            if let Ok(entry) = self.table.find_entry(key, |&i| i == victim) {
+                entry.remove();
+            }
+            self.policy.on_remove(segment, 1);
+        }
+        self.policy.settle(&mut self.arena, None);
+    }
+}
+
+/// Chooses the window fraction of a W-TinyLFU cache. See the module docs.
+pub(crate) struct Tuner {
+    /// A key is sampled if `shift == 0` or the top `shift` bits of
+    /// `mix64(hash ^ SAMPLE_SEED)` are zero.
+    shift: u32,
+    shadows: Vec<Shadow>,
+    hits: [u64; 5],
+    score: [u64; 5],
+    seen: u64,
+    epoch: u64,
+    /// Index into `FRACTIONS` of the current decision.
+    current: usize,
+}
+
+impl Tuner {
+    /// A tuner for a cache of total `capacity` (> 0): samples 1 key in
+    /// 2^shift, the largest shift (up to 16) leaving each shadow 64 entries.
+    pub(crate) fn new(capacity: u64) -> Self {
+        let mut shift = 0;
+        while shift < MAX_SAMPLE_SHIFT && (capacity >> (shift + 1)) >= MIN_SHADOW_CAPACITY {
+            shift += 1;
+        }
+        let cap = capacity >> shift;
+        let sized = capacity.max(MIN_SKETCH_CAPACITY);
+        let period = ((RESET_MULTIPLIER * sized) >> shift).max(1);
+        let shadows = FRACTIONS
+            .iter()
+            .map(|&fraction| Shadow {
+                arena: Arena::new(),
+                table: HashTable::new(),
+                policy: TinyLfu::with_sketch(cap, fraction, sized >> shift, period),
+                capacity: cap,
+            })
+            .collect();
+        Tuner {
+            shift,
+            shadows,
+            hits: [0; 5],
+            score: [0; 5],
+            seen: 0,
+            epoch: (EPOCH_MULTIPLIER * cap).max(MIN_EPOCH),
+            current: FRACTIONS
+                .iter()
+                .position(|&f| f == INITIAL_FRACTION)
+                .unwrap_or(0),
+        }
+    }
+
+    /// Whether the tuner looks at this key.
+    #[inline]
+    pub(crate) fn sampled(shift: u32, hash: u64) -> bool {
+        shift == 0 || mix64(hash ^ SAMPLE_SEED) >> (64 - shift) == 0
+    }
+
+    pub(crate) fn shift(&self) -> u32 {
+        self.shift
+    }
+
+    /// The decided window fraction, per-mille.
+    pub(crate) fn fraction(&self) -> u32 {
+        FRACTIONS[self.current]
+    }
+
+    /// A lookup of a sampled key: every shadow replays it read-through.
+    pub(crate) fn on_get(&mut self, hash: u64) {
+        for (i, shadow) in self.shadows.iter_mut().enumerate() {
+            if shadow.get(hash) {
+                self.hits[i] += 1;
+            } else {
+                shadow.insert(hash);
+            }
+        }
+        self.seen += 1;
+        if self.seen >= self.epoch {
+            self.end_epoch();
+        }
+    }
+
+    /// An insert of a sampled key: shadows that lack it insert it.
+    pub(crate) fn on_insert(&mut self, hash: u64) {
+        for shadow in &mut self.shadows {
+            if shadow.find(hash).is_none() {
+                shadow.insert(hash);
+            }
+        }
+    }
+
+    /// Decays the scores, adds this epoch's hits, and moves the decision
+    /// one step toward the best score (ties: nearest, then smaller).
+    fn end_epoch(&mut self) {
+        for i in 0..5 {
+            self.score[i] =
+                self.score[i] - (self.score[i] >> SCORE_DECAY_SHIFT) + (self.hits[i] << 8);
+        }
+        let rank = |j: usize| {
+            (
+                std::cmp::Reverse(self.score[j]),
+                j.abs_diff(self.current),
+                j,
+            )
+        };
+        let best = (0..5).min_by_key(|&j| rank(j)).unwrap_or(self.current);
+        match best.cmp(&self.current) {
+            std::cmp::Ordering::Greater => self.current += 1,
+            std::cmp::Ordering::Less => self.current -= 1,
+            std::cmp::Ordering::Equal => {}
+        }
+        self.hits = [0; 5];
+        self.seen = 0;
+    }
+}

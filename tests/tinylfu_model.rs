@@ -1,0 +1,189 @@
+//! W-TinyLFU checked step by step against the plain reference model in
+//! `tests/support/tinylfu_ref.rs` (same keys, same hashes: same residents,
+//! in the same segments, in the same order), plus scan resistance.
+#![cfg(not(shardcache_loom))]
+
+#[path = "support/tinylfu_ref.rs"]
+mod reference;
+
+use shardcache::{Cache, Policy};
+
+type Fixed = ahash::RandomState;
+
+fn fixed() -> Fixed {
+    ahash::RandomState::with_seeds(11, 22, 33, 44)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Compares every segment of the one-shard cache with the reference's.
+fn same_lists(cache: &Cache<u64, u64, Fixed>, model: &reference::TinyLfu, context: &str) {
+    let segments = cache.segments();
+    let [main, window, protected] = &segments[0];
+    let core = model.core();
+    let theirs = |list| {
+        let mut keys = core.keys(list);
+        keys.reverse(); // most recent first, as ours
+        keys
+    };
+    assert_eq!(
+        window,
+        &theirs(reference::List::Window),
+        "window: {context}"
+    );
+    assert_eq!(
+        main,
+        &theirs(reference::List::Probation),
+        "probation: {context}"
+    );
+    assert_eq!(
+        protected,
+        &theirs(reference::List::Protected),
+        "protected: {context}"
+    );
+}
+
+fn differential(capacity: usize, steps: usize, seed: u64) {
+    let cache: Cache<u64, u64, Fixed> = Cache::builder()
+        .capacity(capacity as u64)
+        .shards(1)
+        .policy(Policy::TinyLfu)
+        .hasher(fixed())
+        .build();
+    let hasher = fixed();
+    let mut model = reference::TinyLfu::new(capacity);
+    let mut rng = Rng(seed);
+    // A skewed key space: a hot set, a warm set, and occasional scans.
+    let hot = (capacity as u64 / 2).max(2);
+    let mut scan = 1_000_000u64;
+    for step in 0..steps {
+        let r = rng.next();
+        let key = match r % 10 {
+            0..=4 => r >> 40 & (hot - 1).max(1),
+            5..=7 => 1000 + (r >> 40) % (capacity as u64 * 3 + 5),
+            _ => {
+                scan += 1;
+                scan
+            }
+        };
+        let hash = hasher.hash_one(key);
+        let context = format!("capacity {capacity}, seed {seed}, step {step}, key {key}");
+        match (r >> 8) % 10 {
+            0..=5 => {
+                // Read-through, as a cache is used.
+                let hit = cache.get(&key).is_some();
+                assert_eq!(hit, model.get(key, hash), "get: {context}");
+                if !hit {
+                    cache.insert(key, key);
+                    model.insert(key, hash);
+                }
+            }
+            6..=8 => {
+                cache.insert(key, key);
+                model.insert(key, hash);
+            }
+            _ => {
+                let removed = cache.remove(&key).is_some();
+                assert_eq!(removed, model.remove(key, hash), "remove: {context}");
+            }
+        }
+        assert_eq!(cache.len(), model.len(), "len: {context}");
+        if step % 8 == 0 || capacity < 8 {
+            same_lists(&cache, &model, &context);
+            cache.check_invariants();
+        }
+    }
+    same_lists(&cache, &model, "end");
+}
+
+#[test]
+fn one_shard_matches_the_reference_policy() {
+    for (i, capacity) in [0usize, 1, 2, 3, 5, 16, 64, 100, 300]
+        .into_iter()
+        .enumerate()
+    {
+        differential(capacity, 6_000, 0x1234_5678 + i as u64);
+    }
+}
+
+#[test]
+fn matches_the_reference_through_many_window_changes() {
+    // Long enough for several tuner epochs (the window moves) at a size
+    // where one key in sixteen is sampled.
+    differential(2_048, 120_000, 99);
+}
+
+#[test]
+fn a_scan_does_not_flush_the_hot_set() {
+    for shards in [1usize, 4] {
+        let capacity = 2_000u64;
+        let cache: Cache<u64, u64> = Cache::builder()
+            .capacity(capacity)
+            .shards(shards)
+            .policy(Policy::TinyLfu)
+            .build();
+        let lru: Cache<u64, u64> = Cache::builder().capacity(capacity).shards(shards).build();
+        let hot: Vec<u64> = (0..capacity / 2).collect();
+        let read_through = |c: &Cache<u64, u64>, k: u64| {
+            if c.get(&k).is_none() {
+                c.insert(k, k);
+            }
+        };
+        for _ in 0..20 {
+            for &k in &hot {
+                read_through(&cache, k);
+                read_through(&lru, k);
+            }
+        }
+        // A one-off scan of cold keys, five times the capacity.
+        for k in 1_000_000..1_000_000 + 5 * capacity {
+            read_through(&cache, k);
+            read_through(&lru, k);
+        }
+        let kept = hot.iter().filter(|k| cache.contains_key(k)).count();
+        let kept_by_lru = hot.iter().filter(|k| lru.contains_key(k)).count();
+        assert!(
+            kept as f64 >= 0.95 * hot.len() as f64,
+            "{shards} shard(s): W-TinyLFU kept {kept} of {} hot keys",
+            hot.len()
+        );
+        assert_eq!(
+            kept_by_lru, 0,
+            "LRU is flushed by the scan (the test's premise)"
+        );
+        cache.check_invariants();
+    }
+}
+
+#[test]
+fn weighted_tinylfu_stays_within_budget() {
+    let cache: Cache<u64, Vec<u8>> = Cache::builder()
+        .capacity(1_000)
+        .shards(2)
+        .policy(Policy::TinyLfu)
+        .weigher(|_k, v: &Vec<u8>| v.len() as u64)
+        .build();
+    let mut rng = Rng(5);
+    for _ in 0..20_000 {
+        let r = rng.next();
+        let key = (r >> 20) % 300;
+        cache.insert(key, vec![0; (r % 60) as usize]);
+        if r % 7 == 0 {
+            cache.get(&((r >> 30) % 300));
+        }
+        assert!(cache.weight() <= 1_000);
+    }
+    cache.check_invariants();
+    cache.set_capacity(300);
+    assert!(cache.weight() <= 300);
+    cache.check_invariants();
+}
