@@ -3,7 +3,8 @@
 //!
 //! Each cache is filled to its capacity, then churned with as many inserts
 //! of new keys again (so index tombstones and free slots reach their steady
-//! state), and its live heap is divided by its entry count.
+//! state), and its live heap is divided by its entry count. For TinyLfu the
+//! figure includes the frequency sketch and the window tuner's shadows.
 //!
 //! Run: `cargo run --release --example memory [capacity ...]`
 //! (default: 100000 1000000).
@@ -12,7 +13,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use shardcache::Cache;
+use shardcache::{Cache, Policy};
 
 /// Counts the bytes currently allocated.
 struct Counting;
@@ -115,6 +116,22 @@ fn main() {
             ),
         );
         row(
+            "shardcache (TinyLfu, default shards)",
+            measure(
+                capacity,
+                || {
+                    Cache::<u64, u64>::builder()
+                        .capacity(capacity)
+                        .policy(Policy::TinyLfu)
+                        .build()
+                },
+                |c, k| {
+                    c.insert(k, k);
+                },
+                Cache::len,
+            ),
+        );
+        row(
             "quick_cache::sync::Cache",
             measure(
                 capacity,
@@ -149,6 +166,28 @@ fn main() {
                     c.entry_count() as usize
                 },
             ),
+        );
+    }
+    println!();
+    for &capacity in &capacities {
+        let cache = Cache::<u64, u64>::builder()
+            .capacity(capacity)
+            .policy(Policy::TinyLfu)
+            .build();
+        println!(
+            "TinyLfu at capacity {capacity}: the frequency sketches take {:.1} bytes per entry of capacity",
+            cache.policy_bytes() as f64 / capacity as f64
+        );
+    }
+    println!();
+    for &capacity in &capacities {
+        let cache = Cache::<u64, u64>::builder()
+            .capacity(capacity)
+            .policy(Policy::TinyLfu)
+            .build();
+        println!(
+            "TinyLfu at capacity {capacity}: the frequency sketches take {:.1} bytes per entry of capacity",
+            cache.policy_bytes() as f64 / capacity as f64
         );
     }
 }
