@@ -31,7 +31,7 @@ def main(src, dst):
     cols = 2
     rows = (len(traces) + cols - 1) // cols
     width = cols * (panel_w + margin) + margin
-    height = rows * (panel_h + margin) + margin + 40
+    height = rows * (panel_h + margin + 30) + margin + 40
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="sans-serif" font-size="11">',
@@ -39,7 +39,7 @@ def main(src, dst):
     ]
     for i, trace in enumerate(traces):
         x0 = margin + (i % cols) * (panel_w + margin)
-        y0 = margin + (i // cols) * (panel_h + margin)
+        y0 = margin + (i // cols) * (panel_h + margin + 30)
         out.append(f'<text x="{x0 + panel_w / 2}" y="{y0 - 10}" text-anchor="middle" '
                    f'font-size="13">{trace}</text>')
         out.append(f'<rect x="{x0}" y="{y0}" width="{panel_w}" height="{panel_h}" '
@@ -58,6 +58,8 @@ def main(src, dst):
             out.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{py(t)}" y2="{py(t)}" stroke="#eee"/>')
             out.append(f'<text x="{x0 - 5}" y="{py(t) + 4}" text-anchor="end">{t}%</text>')
         for p in sorted({p for pol in data[trace].values() for p, _ in pol}):
+            if p < 5:
+                continue  # too close to its neighbour to label
             out.append(f'<text x="{px(p)}" y="{y0 + panel_h + 14}" text-anchor="middle">{p}%</text>')
         out.append(f'<text x="{x0 + panel_w / 2}" y="{y0 + panel_h + 30}" text-anchor="middle">'
                    f'capacity (% of distinct keys)</text>')
