@@ -341,6 +341,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             slot.superseded = true;
         }
         self.table.clear();
+        self.policy.on_clear();
         if let Some(weights) = &mut self.weights {
             weights.clear();
         }

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use shardcache::Cache;
+use shardcache::{Cache, Policy};
 
 /// A value that counts its live instances and its drops.
 #[derive(Debug)]
@@ -44,10 +44,19 @@ impl Drop for Tracked {
 
 #[test]
 fn every_value_is_dropped_exactly_once() {
+    drops_exactly_once(Policy::Lru);
+    drops_exactly_once(Policy::TinyLfu);
+}
+
+fn drops_exactly_once(policy: Policy) {
     let live = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     {
-        let cache: Cache<u64, Tracked> = Cache::builder().capacity(50).shards(2).build();
+        let cache: Cache<u64, Tracked> = Cache::builder()
+            .capacity(50)
+            .shards(2)
+            .policy(policy)
+            .build();
         for i in 0..500u64 {
             cache.insert(i % 120, Tracked::new(i, &live, &drops));
             if i % 7 == 0 {

@@ -183,6 +183,12 @@ fn weighted_tinylfu_stays_within_budget() {
         assert!(cache.weight() <= 1_000);
     }
     cache.check_invariants();
+    cache.clear();
+    cache.check_invariants();
+    for key in 0..500 {
+        cache.insert(key, vec![0; 3]);
+    }
+    cache.check_invariants();
     cache.set_capacity(300);
     assert!(cache.weight() <= 300);
     cache.check_invariants();

@@ -178,6 +178,13 @@ impl PolicyState {
         }
     }
 
+    /// Every entry left the shard.
+    pub(crate) fn on_clear(&mut self) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.on_clear();
+        }
+    }
+
     /// A resident entry's weight changed.
     pub(crate) fn on_reweigh(&mut self, segment: Segment, old: u64, new: u64) {
         if let PolicyState::TinyLfu { lfu, .. } = self {

@@ -186,6 +186,11 @@ impl TinyLfu {
         self.held[segment as usize] -= weight;
     }
 
+    /// Every node left the shard.
+    pub(crate) fn on_clear(&mut self) {
+        self.held = [0; 3];
+    }
+
     /// A resident node's weight changed.
     pub(crate) fn on_reweigh(&mut self, segment: Segment, old: u64, new: u64) {
         self.held[segment as usize] = self.held[segment as usize] - old + new;
