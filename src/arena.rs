@@ -28,6 +28,7 @@ pub(crate) const NIL: u32 = (1 << 30) - 1;
 pub(crate) const MAX_NODES: usize = NIL as usize;
 
 const SEGMENT_SHIFT: u32 = 30;
+const REFERENCED: u32 = 1 << 31;
 const INDEX_MASK: u32 = (1 << SEGMENT_SHIFT) - 1;
 
 /// A recency list within the arena.
@@ -61,8 +62,9 @@ struct Node<K, V> {
     /// Bits 0..30: the previous (more recent) node or `NIL`; bits 30..32:
     /// the node's segment.
     prev: u32,
-    /// The next (less recent) node's index plus one (`NIL + 1` for none).
-    /// Non-zero, so `Slot` needs no separate tag.
+    /// Bits 0..31: the next (less recent) node's index plus one (`NIL + 1`
+    /// for none), so the field is never zero and `Slot` needs no separate
+    /// tag. Bit 31: the node's *referenced* mark (lazy promotion).
     next: NonZeroU32,
 }
 
@@ -104,6 +106,21 @@ pub(crate) struct Drained<K, V>(#[allow(dead_code)] Vec<Slot<K, V>>);
 fn link(index: u32) -> NonZeroU32 {
     // `index <= NIL < u32::MAX`, so `index + 1` is in 1..=2^30.
     NonZeroU32::new(index + 1).unwrap_or(NonZeroU32::MIN)
+}
+
+impl<K, V> Node<K, V> {
+    /// The next node's index (or `NIL`).
+    #[inline]
+    fn next_index(&self) -> u32 {
+        (self.next.get() & !REFERENCED) - 1
+    }
+
+    /// Points `next` at `index`, keeping the referenced mark.
+    #[inline]
+    fn set_next(&mut self, index: u32) {
+        let mark = self.next.get() & REFERENCED;
+        self.next = NonZeroU32::new((index + 1) | mark).unwrap_or(NonZeroU32::MIN);
+    }
 }
 
 impl<K, V> Arena<K, V> {
@@ -180,7 +197,7 @@ impl<K, V> Arena<K, V> {
 
     /// The node after `index` (towards the tail).
     pub(crate) fn next(&self, index: u32) -> Option<u32> {
-        let next = self.node(index).next.get() - 1;
+        let next = self.node(index).next_index();
         (next != NIL).then_some(next)
     }
 
@@ -245,8 +262,8 @@ impl<K, V> Arena<K, V> {
         }
         // Not the head, so it has a predecessor.
         let prev = node.prev & INDEX_MASK;
-        let next = node.next.get() - 1;
-        self.node_mut(prev).next = link(next);
+        let next = node.next_index();
+        self.node_mut(prev).set_next(next);
         if next == NIL {
             self.lists[segment].tail = prev;
         } else {
@@ -259,6 +276,27 @@ impl<K, V> Arena<K, V> {
         let head = self.node_mut(old_head);
         head.prev = (head.prev & !INDEX_MASK) | index;
         self.lists[segment].head = index;
+    }
+
+    /// Marks a node as referenced (a hit under lazy promotion): one write
+    /// to a node the lookup has just read, no relinking.
+    #[inline]
+    pub(crate) fn mark(&mut self, index: u32) {
+        let node = self.node_mut(index);
+        if node.next.get() & REFERENCED == 0 {
+            node.next = node.next | REFERENCED;
+        }
+    }
+
+    /// Clears a node's referenced mark; returns whether it was set.
+    #[inline]
+    pub(crate) fn take_mark(&mut self, index: u32) -> bool {
+        let node = self.node_mut(index);
+        let marked = node.next.get() & REFERENCED != 0;
+        if marked {
+            node.next = link(node.next_index());
+        }
+        marked
     }
 
     /// Moves a node to the head of `segment`.
@@ -308,11 +346,11 @@ impl<K, V> Arena<K, V> {
         let node = self.node(index);
         let segment = (node.prev >> SEGMENT_SHIFT) as usize;
         let prev = node.prev & INDEX_MASK;
-        let next = node.next.get() - 1;
+        let next = node.next_index();
         if prev == NIL {
             self.lists[segment].head = next;
         } else {
-            self.node_mut(prev).next = link(next);
+            self.node_mut(prev).set_next(next);
         }
         if next == NIL {
             self.lists[segment].tail = prev;
@@ -341,7 +379,7 @@ impl<K, V> Arena<K, V> {
                 assert_eq!(node.prev & INDEX_MASK, prev, "prev link of {at} is wrong");
                 assert_eq!(self.segment(at), segment, "segment tag of {at} is wrong");
                 prev = at;
-                at = node.next.get() - 1;
+                at = node.next_index();
                 count += 1;
                 assert!(count <= ends.len, "list {segment:?} longer than its length");
             }

@@ -253,6 +253,10 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                     .on_hit(&mut self.arena, index, hash, self.weights.as_deref());
             }
             None => {
+                if self.policy.makes_room_first() {
+                    // LRU: room first, so the newcomer is never a candidate.
+                    self.evict_to(self.budget - weight, hash_of, &mut garbage);
+                }
                 if self.table.len() == self.table.capacity() {
                     self.grow_table(hash_of);
                 }
@@ -272,6 +276,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                 self.policy.on_insert(hash, weight);
             }
         }
+        // W-TinyLFU decides with the newcomer in the window; a weighted
+        // update may have grown an entry.
         self.evict_to(self.budget, hash_of, &mut garbage);
         self.policy.settle(&mut self.arena, self.weights.as_deref());
         garbage

@@ -149,3 +149,100 @@ fn recency_order_matches_lru_exactly() {
         assert_eq!(cache.len(), capacity as usize);
     }
 }
+
+/// Second-chance LRU, the policy of each shard of a multi-shard LRU cache,
+/// written plainly: a hit marks its entry; making room takes the least
+/// recent entry, except that a marked one is unmarked and moved to the
+/// front instead (evicting before the new entry goes in).
+struct SecondChance {
+    capacity: usize,
+    /// Most recent first: (key, value, marked).
+    list: std::collections::VecDeque<(u64, u64, bool)>,
+}
+
+impl SecondChance {
+    fn position(&self, key: u64) -> Option<usize> {
+        self.list.iter().position(|e| e.0 == key)
+    }
+
+    fn get(&mut self, key: u64) -> Option<u64> {
+        let at = self.position(key)?;
+        self.list[at].2 = true;
+        Some(self.list[at].1)
+    }
+
+    fn insert(&mut self, key: u64, value: u64) -> Option<u64> {
+        if let Some(at) = self.position(key) {
+            self.list[at].2 = true;
+            return Some(std::mem::replace(&mut self.list[at].1, value));
+        }
+        if self.capacity == 0 {
+            return None;
+        }
+        while self.list.len() >= self.capacity {
+            let (k, v, marked) = self.list.pop_back().unwrap();
+            if marked {
+                self.list.push_front((k, v, false));
+            }
+        }
+        self.list.push_front((key, value, false));
+        None
+    }
+
+    fn remove(&mut self, key: u64) -> Option<u64> {
+        let at = self.position(key)?;
+        self.list.remove(at).map(|e| e.1)
+    }
+}
+
+#[test]
+fn sharded_lru_is_second_chance_per_shard() {
+    use std::hash::BuildHasher;
+    for (shards, capacity) in [(2usize, 8u64), (3, 30), (4, 200)] {
+        let hasher = ahash::RandomState::with_seeds(9, 8, 7, 6);
+        let cache: Cache<u64, u64, ahash::RandomState> = Cache::builder()
+            .capacity(capacity)
+            .shards(shards)
+            .hasher(hasher.clone())
+            .build();
+        // The cache's shard rule: bits 24..56 of the hash, scaled.
+        let shard_of = |key: u64| {
+            let bits = (hasher.hash_one(key) >> 24) as u32 as u64;
+            ((bits * shards as u64) >> 32) as usize
+        };
+        let mut reference: Vec<SecondChance> = (0..shards)
+            .map(|i| SecondChance {
+                capacity: (capacity / shards as u64
+                    + u64::from((i as u64) < capacity % shards as u64))
+                    as usize,
+                list: Default::default(),
+            })
+            .collect();
+        let mut rng = Rng(shards as u64 * 1000 + capacity);
+        for step in 0..40_000 {
+            let key = rng.below(capacity * 3);
+            let r = &mut reference[shard_of(key)];
+            let context = format!("{shards} shards, capacity {capacity}, step {step}, key {key}");
+            match rng.below(10) {
+                0..=4 => assert_eq!(cache.get(&key), r.get(key), "get: {context}"),
+                5..=8 => {
+                    let value = rng.next();
+                    assert_eq!(
+                        cache.insert(key, value),
+                        r.insert(key, value),
+                        "insert: {context}"
+                    );
+                }
+                _ => assert_eq!(cache.remove(&key), r.remove(key), "remove: {context}"),
+            }
+            if step % 64 == 0 || std::env::var("EVERY_STEP").is_ok() {
+                cache.check_invariants();
+                let segments = cache.segments();
+                for (i, shard) in segments.iter().enumerate() {
+                    let theirs: Vec<u64> = reference[i].list.iter().map(|e| e.0).collect();
+                    assert_eq!(shard[0], theirs, "order of shard {i}: {context}");
+                }
+            }
+        }
+    }
+}
