@@ -284,7 +284,7 @@ impl<K, V> Arena<K, V> {
     pub(crate) fn mark(&mut self, index: u32) {
         let node = self.node_mut(index);
         if node.next.get() & REFERENCED == 0 {
-            node.next = node.next | REFERENCED;
+            node.next |= REFERENCED;
         }
     }
 
