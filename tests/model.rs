@@ -197,7 +197,6 @@ impl SecondChance {
 
 #[test]
 fn sharded_lru_is_second_chance_per_shard() {
-    use std::hash::BuildHasher;
     for (shards, capacity) in [(2usize, 8u64), (3, 30), (4, 200)] {
         let hasher = ahash::RandomState::with_seeds(9, 8, 7, 6);
         let cache: Cache<u64, u64, ahash::RandomState> = Cache::builder()
