@@ -21,6 +21,8 @@
 
 use std::num::NonZeroU32;
 
+use crate::sync::{AtomicU64, Ordering};
+
 /// The "no node" index. Slot indices are below it.
 pub(crate) const NIL: u32 = (1 << 30) - 1;
 
@@ -28,7 +30,6 @@ pub(crate) const NIL: u32 = (1 << 30) - 1;
 pub(crate) const MAX_NODES: usize = NIL as usize;
 
 const SEGMENT_SHIFT: u32 = 30;
-const REFERENCED: u32 = 1 << 31;
 const INDEX_MASK: u32 = (1 << SEGMENT_SHIFT) - 1;
 
 /// A recency list within the arena.
@@ -62,9 +63,8 @@ struct Node<K, V> {
     /// Bits 0..30: the previous (more recent) node or `NIL`; bits 30..32:
     /// the node's segment.
     prev: u32,
-    /// Bits 0..31: the next (less recent) node's index plus one (`NIL + 1`
-    /// for none), so the field is never zero and `Slot` needs no separate
-    /// tag. Bit 31: the node's *referenced* mark (lazy promotion).
+    /// The next (less recent) node's index plus one (`NIL + 1` for none).
+    /// Non-zero, so `Slot` needs no separate tag.
     next: NonZeroU32,
 }
 
@@ -92,6 +92,10 @@ const EMPTY_LIST: Ends = Ends {
 /// A shard's entries and recency lists. See the module docs.
 pub(crate) struct Arena<K, V> {
     slots: Vec<Slot<K, V>>,
+    /// One *referenced* bit per slot (lazy promotion): set by hits under the
+    /// shard's read lock, hence atomic; read and cleared under its write
+    /// lock. 1/8 byte per entry.
+    marks: Vec<AtomicU64>,
     free: u32,
     /// Indexed by segment; four so that a 2-bit tag indexes it unchecked.
     lists: [Ends; 4],
@@ -112,14 +116,12 @@ impl<K, V> Node<K, V> {
     /// The next node's index (or `NIL`).
     #[inline]
     fn next_index(&self) -> u32 {
-        (self.next.get() & !REFERENCED) - 1
+        self.next.get() - 1
     }
 
-    /// Points `next` at `index`, keeping the referenced mark.
     #[inline]
     fn set_next(&mut self, index: u32) {
-        let mark = self.next.get() & REFERENCED;
-        self.next = NonZeroU32::new((index + 1) | mark).unwrap_or(NonZeroU32::MIN);
+        self.next = link(index);
     }
 }
 
@@ -127,6 +129,7 @@ impl<K, V> Arena<K, V> {
     pub(crate) fn new() -> Self {
         Arena {
             slots: Vec::new(),
+            marks: Vec::new(),
             free: NIL,
             lists: [EMPTY_LIST; 4],
             len: 0,
@@ -231,6 +234,9 @@ impl<K, V> Arena<K, V> {
                 self.slots.reserve_exact(target - cap);
             }
             self.slots.push(Slot::Occupied(node));
+            if self.slots.len() > self.marks.len() * 64 {
+                self.marks.push(AtomicU64::new(0));
+            }
             (self.slots.len() - 1) as u32
         };
         self.len += 1;
@@ -241,6 +247,7 @@ impl<K, V> Arena<K, V> {
     /// Unlinks a node, frees its slot and returns its entry.
     pub(crate) fn remove(&mut self, index: u32) -> (K, V) {
         self.unlink(index);
+        self.take_mark(index);
         let slot = std::mem::replace(&mut self.slots[index as usize], Slot::Vacant(self.free));
         self.free = index;
         self.len -= 1;
@@ -278,25 +285,30 @@ impl<K, V> Arena<K, V> {
         self.lists[segment].head = index;
     }
 
-    /// Marks a node as referenced (a hit under lazy promotion): one write
-    /// to a node the lookup has just read, no relinking.
+    /// Marks a node as referenced (a hit under lazy promotion). Takes
+    /// `&self`: hits hold only the shard's read lock. No write when the
+    /// mark is already set, so a hot entry's word is not bounced between
+    /// cores.
     #[inline]
-    pub(crate) fn mark(&mut self, index: u32) {
-        let node = self.node_mut(index);
-        if node.next.get() & REFERENCED == 0 {
-            node.next |= REFERENCED;
+    pub(crate) fn mark(&self, index: u32) {
+        let (word, bit) = (index as usize / 64, 1u64 << (index % 64));
+        if self.marks[word].load(Ordering::Relaxed) & bit == 0 {
+            self.marks[word].fetch_or(bit, Ordering::Relaxed);
         }
     }
 
-    /// Clears a node's referenced mark; returns whether it was set.
+    /// Clears a node's referenced mark; returns whether it was set. Under
+    /// the write lock, so no hit can race it.
     #[inline]
     pub(crate) fn take_mark(&mut self, index: u32) -> bool {
-        let node = self.node_mut(index);
-        let marked = node.next.get() & REFERENCED != 0;
-        if marked {
-            node.next = link(node.next_index());
+        let (word, bit) = (index as usize / 64, 1u64 << (index % 64));
+        let value = self.marks[word].load(Ordering::Relaxed);
+        if value & bit != 0 {
+            self.marks[word].store(value & !bit, Ordering::Relaxed);
+            true
+        } else {
+            false
         }
-        marked
     }
 
     /// Moves a node to the head of `segment`.
@@ -311,6 +323,7 @@ impl<K, V> Arena<K, V> {
         self.free = NIL;
         self.lists = [EMPTY_LIST; 4];
         self.len = 0;
+        self.marks = Vec::new();
         Drained(std::mem::take(&mut self.slots))
     }
 

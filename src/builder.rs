@@ -11,7 +11,7 @@ use crate::arena::MAX_NODES;
 use crate::cache::{share, Cache, Weigher};
 use crate::policy::{Policy, Shared};
 use crate::shard::Shard;
-use crate::sync::Mutex;
+use crate::sync::{Mutex, RwLock};
 
 /// The fewest capacity units a shard gets from the default shard count.
 ///
@@ -279,12 +279,14 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             .map(|i| {
                 let budget = share(capacity, shards, i);
                 let shard = Shard::new(budget, weighted, self.policy, shards, shared.clone());
-                CachePadded::new(Mutex::new(shard))
+                CachePadded::new(RwLock::new(shard))
             })
-            .collect();
+            .collect::<Box<[_]>>();
+        let reads_shared = shard_list.iter().all(|s| s.read().reads_shared());
         Ok(Cache {
             shards: shard_list,
             policy: shared,
+            reads_shared,
             hasher: self.hasher,
             weigher: self.weigher,
             capacity: Mutex::new(capacity),

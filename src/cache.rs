@@ -17,14 +17,14 @@ use crate::builder::CacheBuilder;
 use crate::policy::Shared;
 use crate::shard::Shard;
 use crate::stats::{CacheInfo, Stats};
-use crate::sync::{Arc, Mutex, MutexGuard};
+use crate::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A weigher: the cost of an entry against the cache's capacity.
 pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
 /// One shard behind its own lock, padded to a cache line of its own so
 /// that locking one shard never contends with its neighbours' lines.
-pub(crate) type ShardLock<K, V> = CachePadded<Mutex<Shard<K, V>>>;
+pub(crate) type ShardLock<K, V> = CachePadded<RwLock<Shard<K, V>>>;
 
 /// A concurrent, sharded, memory-bounded cache with single-flight loading.
 ///
@@ -79,6 +79,9 @@ pub struct Cache<K, V, S = RandomState> {
     pub(crate) capacity: Mutex<u64>,
     /// The W-TinyLFU window tuner, shared by the shards.
     pub(crate) policy: Option<Arc<Shared>>,
+    /// Whether `get` runs under the shard's read lock (multi-shard LRU: a
+    /// hit only marks its entry). Fixed at build time.
+    pub(crate) reads_shared: bool,
 }
 
 impl<K: Hash + Eq, V: Clone> Cache<K, V, RandomState> {
@@ -127,10 +130,22 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// takes a bucket from the low bits and its control byte from the top
     /// seven, so the keys of one shard still differ in both.
     #[inline]
-    pub(crate) fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<K, V>> {
+    fn shard_lock(&self, hash: u64) -> &RwLock<Shard<K, V>> {
         let bits = (hash >> 24) as u32 as u64;
         let index = ((bits * self.shards.len() as u64) >> 32) as usize;
-        self.shards[index].lock()
+        &self.shards[index]
+    }
+
+    /// The shard of a hash, locked for writing.
+    #[inline]
+    pub(crate) fn shard(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<K, V>> {
+        self.shard_lock(hash).write()
+    }
+
+    /// The shard of a hash, locked for reading.
+    #[inline]
+    fn shard_read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
+        self.shard_lock(hash).read()
     }
 
     #[inline]
@@ -157,7 +172,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
-        self.shard(hash).get(hash, key)
+        if self.reads_shared {
+            self.shard_read(hash).get_shared(hash, key)
+        } else {
+            self.shard(hash).get(hash, key)
+        }
     }
 
     /// Returns a clone of the value for `key` without marking it used and
@@ -178,7 +197,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
-        self.shard(hash).peek(hash, key)
+        self.shard_read(hash).peek(hash, key)
     }
 
     /// Whether `key` is cached. Does not mark it used or count.
@@ -195,7 +214,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
-        self.shard(hash).contains(hash, key)
+        self.shard_read(hash).contains(hash, key)
     }
 
     /// Stores `value` under `key` as the most recently used entry, evicting
@@ -253,7 +272,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(cache.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.lock().len()).sum()
+        self.shards.iter().map(|shard| shard.read().len()).sum()
     }
 
     /// Whether the cache holds no entry.
@@ -263,7 +282,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert!(cache.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|shard| shard.lock().len() == 0)
+        self.shards.iter().all(|shard| shard.read().len() == 0)
     }
 
     /// The total weight of the entries: their number when there is no
@@ -278,7 +297,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(cache.weight(), 4);
     /// ```
     pub fn weight(&self) -> u64 {
-        self.shards.iter().map(|shard| shard.lock().weight()).sum()
+        self.shards.iter().map(|shard| shard.read().weight()).sum()
     }
 
     /// The capacity: the most entries (or, with a weigher, the most total
@@ -315,7 +334,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         }
         for (i, shard) in self.shards.iter().enumerate() {
             let budget = share(capacity, self.shards.len(), i);
-            let garbage = shard.lock().set_budget(budget, &|k: &K| self.hash(k));
+            let garbage = shard.write().set_budget(budget, &|k: &K| self.hash(k));
             drop(garbage);
         }
     }
@@ -331,7 +350,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     pub fn clear(&self) {
         for shard in self.shards.iter() {
-            let garbage = shard.lock().clear();
+            let garbage = shard.write().clear();
             drop(garbage);
         }
     }
@@ -348,7 +367,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
         for shard in self.shards.iter() {
-            let counters = shard.lock().counters;
+            let counters = shard.read().all_counters();
             counters.add_to(&mut stats);
         }
         stats
@@ -414,7 +433,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     #[doc(hidden)]
     pub fn check_invariants(&self) {
         for shard in self.shards.iter() {
-            shard.lock().validate(&|k: &K| self.hash(k));
+            shard.read().validate(&|k: &K| self.hash(k));
         }
     }
 
@@ -428,7 +447,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         self.shards
             .iter()
             .map(|shard| {
-                let shard = shard.lock();
+                let shard = shard.read();
                 shard
                     .segments()
                     .map(|keys| keys.into_iter().cloned().collect())
@@ -440,13 +459,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// sketches). For the memory report.
     #[doc(hidden)]
     pub fn policy_bytes(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().policy_bytes()).sum()
+        self.shards.iter().map(|s| s.read().policy_bytes()).sum()
     }
 
     /// The number of loads in flight. For tests.
     #[doc(hidden)]
     pub fn loads_in_flight(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().flights_len()).sum()
+        self.shards.iter().map(|s| s.read().flights_len()).sum()
     }
 }
 
@@ -474,7 +493,7 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Iterator for Iter<'_, K, V,
             }
             let shard = self.cache.shards.get(self.next_shard)?;
             self.next_shard += 1;
-            let shard = shard.lock();
+            let shard = shard.read();
             let mut entries = Vec::with_capacity(shard.len());
             shard.for_each(|_, k, v| entries.push((k.clone(), v.clone())));
             drop(shard);

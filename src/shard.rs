@@ -1,8 +1,9 @@
 //! One shard: its entries (an [`Arena`]), the index over them, its policy,
 //! its in-flight loads and its counters.
 //!
-//! A `Shard` is only ever touched through `&mut`, that is with its mutex held
-//! (see `cache.rs`). Its methods never run a loader, never drop an entry (the
+//! A `Shard` is changed only through `&mut`, that is with its write lock held
+//! (see `cache.rs`); the read lock serves `peek`, `contains` and, on lazily
+//! promoting shards, `get_shared`, whose only writes are atomic. Its methods never run a loader, never drop an entry (the
 //! entries they remove come back as [`Garbage`] for the caller to drop after
 //! unlocking) and never block. The user code they may run is the key's
 //! `Hash` (to find an evicted or moved entry in the index), its `Eq`, and
@@ -27,7 +28,7 @@ use crate::arena::{Arena, Drained, Segment, MAX_NODES};
 use crate::flight::{Flight, FlightSlot};
 use crate::policy::{Policy, PolicyState, Shared};
 use crate::stats::Counters;
-use crate::sync::Arc;
+use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// Entries and values removed under the lock, dropped by the caller after it
 /// has released the lock (so user `Drop` code never runs under it).
@@ -89,6 +90,23 @@ pub(crate) struct Shard<K, V> {
     budget: u64,
     weight: u64,
     pub(crate) counters: Counters,
+    /// Hits and misses counted by lookups under the read lock (lazy LRU).
+    pub(crate) read_counters: ReadCounters,
+}
+
+/// Counters updated under a shard's *read* lock, so atomic (relaxed). The
+/// write-locked operations keep using plain [`Counters`].
+#[derive(Default)]
+pub(crate) struct ReadCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ReadCounters {
+    pub(crate) fn add_to(&self, counters: &mut Counters) {
+        counters.hits += self.hits.load(Ordering::Relaxed);
+        counters.misses += self.misses.load(Ordering::Relaxed);
+    }
 }
 
 impl<K: Eq + Hash, V> Shard<K, V> {
@@ -108,11 +126,25 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             budget,
             weight: 0,
             counters: Counters::default(),
+            read_counters: ReadCounters::default(),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.arena.len()
+    }
+
+    /// Whether lookups may run under the read lock (see
+    /// [`Shard::get_shared`]).
+    pub(crate) fn reads_shared(&self) -> bool {
+        self.policy.reads_shared()
+    }
+
+    /// Every counter, including those updated under the read lock.
+    pub(crate) fn all_counters(&self) -> Counters {
+        let mut counters = self.counters;
+        self.read_counters.add_to(&mut counters);
+        counters
     }
 
     pub(crate) fn weight(&self) -> u64 {
@@ -162,6 +194,29 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             }
             None => {
                 self.counters.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up under the shard's read lock, for a lazily promoting
+    /// (multi-shard LRU) shard: a hit marks its node; both outcomes are
+    /// counted atomically.
+    #[inline]
+    pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        V: Clone,
+    {
+        match self.find(hash, key) {
+            Some(index) => {
+                self.read_counters.hits.fetch_add(1, Ordering::Relaxed);
+                self.arena.mark(index);
+                Some(self.arena.value(index).clone())
+            }
+            None => {
+                self.read_counters.misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
         }

@@ -199,6 +199,13 @@ impl PolicyState {
         }
     }
 
+    /// Whether lookups may run under the shard's read lock: a hit then only
+    /// marks its node (lazy LRU).
+    #[inline]
+    pub(crate) fn reads_shared(&self) -> bool {
+        matches!(self, PolicyState::Lru { lazy: true })
+    }
+
     /// Whether the shard makes room before linking a new entry in (LRU:
     /// the newcomer is never a candidate) or after (W-TinyLFU: the newcomer
     /// may lose admission).
