@@ -1,0 +1,6 @@
+#[shardcache::memoize]
+fn length(text: &str) -> usize {
+    text.len()
+}
+
+fn main() {}

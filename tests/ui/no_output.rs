@@ -1,0 +1,6 @@
+#[shardcache::memoize]
+fn log(line: u64) {
+    println!("{line}");
+}
+
+fn main() {}
