@@ -75,38 +75,44 @@ fn panic_hands_over() {
 }
 
 /// 3. A failed load is not cached, and a caller that waited on it gets the
-///    very same error instead of calling its own loader.
+///    very same error instead of calling its own loader. (The loader fails
+///    only once the second caller has registered as its waiter.)
 #[test]
 fn errors_are_shared_not_cached() {
     common::model(3, || {
         let cache = Arc::new(common::cache(4));
         let calls = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let (cache, calls) = (cache.clone(), calls.clone());
-                thread::spawn(move || {
-                    cache.try_get_or_insert_with(1, || {
-                        calls.fetch_add(1, Ordering::SeqCst);
-                        Err::<u64, u32>(5)
-                    })
-                })
+        let started = Arc::new(common::Signal::default());
+        let (c, n, s) = (cache.clone(), calls.clone(), started.clone());
+        let leader = thread::spawn(move || {
+            c.try_get_or_insert_with(1, || {
+                n.fetch_add(1, Ordering::SeqCst);
+                s.set();
+                // Fail only once the other caller waits on this load.
+                while c.stats().misses < 2 {
+                    thread::yield_now();
+                }
+                Err::<u64, u32>(5)
             })
-            .collect();
-        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        let calls = calls.load(Ordering::SeqCst);
-        assert!(results.iter().all(|r| r.as_ref().is_err_and(|e| **e == 5)));
-        // Two calls only if the second caller missed after the first failure.
-        if calls == 1 {
-            let (a, b) = (
-                results[0].as_ref().unwrap_err(),
-                results[1].as_ref().unwrap_err(),
-            );
-            assert!(
-                std::sync::Arc::ptr_eq(a, b),
-                "a waiter gets the leader's error"
-            );
-        }
-        assert_eq!(cache.stats().load_failures, calls as u64);
+        });
+        started.wait();
+        let waited = cache.try_get_or_insert_with(1, || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<u64, u32>(6)
+        });
+        let led = leader.join().unwrap();
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the waiter did not call its loader"
+        );
+        let (a, b) = (led.unwrap_err(), waited.unwrap_err());
+        assert_eq!(*a, 5);
+        assert!(
+            std::sync::Arc::ptr_eq(&a, &b),
+            "a waiter gets the leader's error"
+        );
+        assert_eq!(cache.stats().load_failures, 1);
         assert!(!cache.contains_key(&1));
         assert_eq!(cache.loads_in_flight(), 0);
     });
@@ -230,7 +236,8 @@ fn load_races_eviction_and_clear() {
     });
 }
 
-/// 7. Capacity 0 stores nothing but still coalesces.
+/// 7. Capacity 0 stores nothing but still coalesces: a caller arriving
+///    during a load waits for it instead of loading again.
 #[test]
 fn capacity_zero_coalesces() {
     common::model(3, || {
@@ -242,22 +249,24 @@ fn capacity_zero_coalesces() {
             c.get_or_insert_with(1, || {
                 l.fetch_add(1, Ordering::SeqCst);
                 s.set();
+                // Finish only once the other caller waits on this load.
+                while c.stats().misses < 2 {
+                    thread::yield_now();
+                }
                 3
             })
         });
         started.wait();
-        // The leader's flight may or may not have ended; either way the
-        // value is right and nothing is stored.
-        let (c, l) = (cache.clone(), loads.clone());
-        let v = c.get_or_insert_with(1, || {
+        let l = loads.clone();
+        let v = cache.get_or_insert_with(1, || {
             l.fetch_add(1, Ordering::SeqCst);
             3
         });
         assert_eq!(v, 3);
         assert_eq!(leader.join().unwrap(), 3);
         assert!(cache.is_empty());
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
         let stats = cache.stats();
-        assert_eq!(stats.loads as usize, loads.load(Ordering::SeqCst));
-        assert_eq!(stats.loads + stats.coalesced, 2);
+        assert_eq!((stats.loads, stats.coalesced), (1, 1));
     });
 }
