@@ -47,66 +47,7 @@ pub use load::Timeout;
 pub use policy::Policy;
 pub use stats::{CacheInfo, Stats};
 
-/// Memoizes a function: Python's `@functools.lru_cache(maxsize=128)`,
-/// concurrent and call-once.
-///
-/// ```
-/// #[shardcache::memoize(capacity = 128)]
-/// fn fib(n: u64) -> u128 {
-///     if n < 2 { n as u128 } else { fib(n - 1) + fib(n - 2) }
-/// }
-///
-/// fn main() {
-///     assert_eq!(fib(90), 2_880_067_194_370_816_120);
-///     // Each fib(k) ran once; the rest were hits (fib(k) asks for k-1, k-2).
-///     let info = fib::cache_info();
-///     assert_eq!((info.misses, info.hits, info.size), (91, 88, 91));
-///     fib::cache_clear();
-///     assert_eq!(fib::uncached(10), 55); // the body without the cache
-/// }
-/// ```
-///
-/// The function's results are kept in a [`Cache`] (a `static`, built on first
-/// use) keyed by its arguments. Concurrent calls with the same arguments run
-/// the body once and share the result; a body may call the memoized function
-/// recursively with other arguments.
-///
-/// # Options
-/// - `capacity = N` (default 128): entries kept; 0 keeps nothing but still
-///   coalesces concurrent calls.
-/// - `shards = N`, `policy = Lru | TinyLfu`: as [`CacheBuilder`].
-/// - `key = expr`: the cache key, built from the arguments (to key on some
-///   of them, or to turn borrowed arguments into owned ones), with
-///   `key_type = Type` unless the key is an argument or a tuple of arguments.
-///
-/// # What is generated
-/// For `fn name(…)`, a module `name` (functions and modules have separate
-/// namespaces) with `name::cache_info()` ([`CacheInfo`]: hits, misses,
-/// capacity, size, coalesced), `name::cache_clear()`, `name::uncached(…)`
-/// (the body without the cache, like Python's `__wrapped__`) and
-/// `name::cache()` (the [`Cache`] itself). For a `&self` method (which needs
-/// `key = …`), associated functions `name_cache_info()`,
-/// `name_cache_clear()`, `name_uncached(&self, …)` and `name_cache()`.
-///
-/// # Keys and results
-/// - By default the key is the tuple of the arguments, cloned: every argument
-///   must be an owned `Clone + Hash + Eq + Send + Sync + 'static` type.
-///   Borrowed arguments (`&str`, `&[T]`) need `key = …`:
-///   `#[memoize(key = name.to_owned(), key_type = String)] fn f(name: &str)`.
-/// - `-> Result<T, E>` caches only `Ok(T)`; an `Err` reaches every
-///   concurrent caller and is not cached (it is cloned out of the shared
-///   `Arc<E>`, so `E: Clone`).
-/// - `-> Option<T>` is cached as it is, `None` included (as Python caches
-///   `None`); return a `Result` to cache only successes.
-/// - `async fn` works the same way through
-///   [`get_or_insert_async`](Cache::get_or_insert_async).
-/// - Generic functions and `impl Trait` arguments are rejected (a function
-///   has one cache of one type).
-/// - A memoized function must be a module item (or a method in an `impl`
-///   block), not an item declared inside a function body: its cache module
-///   reaches it through `super::`.
-///
-/// See `docs/memoize.md`.
+// The attribute's documentation lives on the macro itself (macros/src/lib.rs).
 #[cfg(feature = "macros")]
 pub use shardcache_macros::memoize;
 

@@ -1,0 +1,6 @@
+#[shardcache::memoize(key = name)]
+fn greeting(name: &str) -> String {
+    format!("hello {name}")
+}
+
+fn main() {}

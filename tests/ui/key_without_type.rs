@@ -1,0 +1,6 @@
+#[shardcache::memoize(key = path.to_lowercase())]
+fn normalize(path: &str) -> String {
+    path.to_lowercase()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[shardcache::memoize(maxsize = 128)]
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn main() {}
