@@ -9,7 +9,7 @@
 //! `python3 scripts/plot_benchmarks.py` turns criterion's output into the
 //! tables and plots of `docs/benchmarks.md`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,13 @@ use support::{make, read_through, zipf_trace, BenchCache, CACHES};
 const KEYS: u64 = 1 << 20;
 /// Operations per timed batch, split evenly over the threads.
 const OPS: usize = 1 << 19;
+/// The trace: 16 batches' worth. Long enough (it touches ~70% of the keys
+/// at s = 1.0) that replaying it is still a Zipf stream: a short trace
+/// replayed holds few more distinct keys than the cache does, and
+/// frequency-aware caches then hit almost every time.
+const TRACE: usize = OPS * 16;
+/// Untimed read-through operations before the first measurement.
+const WARM_UP: usize = OPS * 4;
 const THREADS: [usize; 4] = [1, 2, 4, 8];
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -78,28 +85,60 @@ fn throughput_group(
     prefill: bool,
     op: fn(&dyn BenchCache, u64, usize),
 ) {
-    let trace = zipf_trace(OPS, KEYS, s, 42);
+    let trace = zipf_trace(TRACE, KEYS, s, 42);
+    let windows: Vec<&[u64]> = trace.chunks_exact(OPS).collect();
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(OPS as u64));
     for cache_name in CACHES {
         for threads in THREADS {
-            let pool = pool(threads);
-            let cache = make(cache_name, capacity);
-            if prefill {
-                for rank in 0..KEYS {
-                    cache.insert(support::scramble(rank));
-                }
-            } else {
-                // Warm up to the steady state.
-                batch(&pool, threads, cache.as_ref(), &trace, read_through_op);
-            }
+            // Built on first use, so a filtered run skips the others' setup.
+            let mut setup: Option<(rayon::ThreadPool, Box<dyn BenchCache>)> = None;
+            // Each batch runs the next window of the trace.
+            let mut next = 0usize;
             group.bench_with_input(
                 BenchmarkId::new(cache_name, threads),
                 &threads,
                 |b, &threads| {
+                    let (pool, cache) = setup.get_or_insert_with(|| {
+                        let pool = pool(threads);
+                        let cache = make(cache_name, capacity);
+                        if prefill {
+                            for rank in 0..KEYS {
+                                cache.insert(support::scramble(rank));
+                            }
+                        } else {
+                            // Warm up to the steady state.
+                            batch(
+                                &pool,
+                                threads,
+                                cache.as_ref(),
+                                &trace[..WARM_UP],
+                                read_through_op,
+                            );
+                            if threads == 1 && name.starts_with("read_through") {
+                                // One more untimed pass, counting hits: the
+                                // hit ratio explains part of the throughput
+                                // (a miss costs an insert and an eviction).
+                                let window = &trace[WARM_UP..2 * WARM_UP];
+                                let hits = window
+                                    .iter()
+                                    .filter(|&&k| read_through(cache.as_ref(), k))
+                                    .count();
+                                record_hit_ratio(
+                                    name,
+                                    cache_name,
+                                    hits as f64 / window.len() as f64,
+                                );
+                            }
+                        }
+                        (pool, cache)
+                    });
                     b.iter_custom(|iters| {
                         (0..iters)
-                            .map(|_| batch(&pool, threads, cache.as_ref(), &trace, op))
+                            .map(|_| {
+                                next = (next + 1) % windows.len();
+                                batch(pool, threads, cache.as_ref(), windows[next], op)
+                            })
                             .sum()
                     })
                 },
@@ -107,6 +146,25 @@ fn throughput_group(
         }
     }
     group.finish();
+}
+
+/// Records a steady-state read-through hit ratio in
+/// `target/criterion/hit_ratios.csv` (replacing an older row for the same
+/// group and cache), for the docs.
+fn record_hit_ratio(group: &str, cache: &str, ratio: f64) {
+    let dir = std::env::var("CRITERION_HOME").unwrap_or_else(|_| "target/criterion".into());
+    let path = format!("{dir}/hit_ratios.csv");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut csv = String::from("group,cache,hit_ratio\n");
+    for line in old.lines().skip(1) {
+        if !line.starts_with(&format!("{group},{cache},")) {
+            csv += line;
+            csv.push('\n');
+        }
+    }
+    csv += &format!("{group},{cache},{ratio:.4}\n");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(path, csv);
 }
 
 fn read_through_bench(c: &mut Criterion) {
@@ -124,7 +182,7 @@ fn write_heavy_bench(c: &mut Criterion) {
 }
 
 /// A loader of about 100 µs (a database round trip, say).
-fn slow_value(key: u64, loads: &AtomicUsize) -> u64 {
+fn slow_value(key: u64, loads: &AtomicU64) -> u64 {
     loads.fetch_add(1, Ordering::Relaxed);
     std::thread::sleep(Duration::from_micros(100));
     key
@@ -132,184 +190,221 @@ fn slow_value(key: u64, loads: &AtomicUsize) -> u64 {
 
 const HERD_KEYS: u64 = 64;
 
-/// Every thread asks for the same 64 cold keys (each in its own order):
-/// one load per key is the goal.
+/// One row of `herd_loads.csv`: group, cache, threads, requests per run, and
+/// the most loads any single run made.
+type LoadsRow = (String, String, usize, u64, u64);
+
+/// The most loads any single run of a herd made, per (group, cache, threads):
+/// written to `target/criterion/herd_loads.csv` for the docs' table.
+static HERD_LOADS: Mutex<Vec<LoadsRow>> = Mutex::new(Vec::new());
+
+fn record_loads(group: &str, cache: &str, threads: usize, requests: u64, loads: u64) {
+    let mut all = HERD_LOADS.lock().unwrap();
+    match all
+        .iter_mut()
+        .find(|r| r.0 == group && r.1 == cache && r.2 == threads)
+    {
+        Some(row) => row.4 = row.4.max(loads),
+        None => all.push((group.into(), cache.into(), threads, requests, loads)),
+    }
+}
+
+fn write_loads() {
+    let all = HERD_LOADS.lock().unwrap();
+    let dir = std::env::var("CRITERION_HOME").unwrap_or_else(|_| "target/criterion".into());
+    let _ = std::fs::create_dir_all(&dir);
+    let mut csv = String::from("group,cache,threads,requests,keys,max_loads\n");
+    for (group, cache, threads, requests, loads) in all.iter() {
+        csv += &format!("{group},{cache},{threads},{requests},{HERD_KEYS},{loads}\n");
+        eprintln!(
+            "{group}/{cache}/{threads}: {loads} loads for {HERD_KEYS} keys ({requests} requests)"
+        );
+    }
+    let _ = std::fs::write(format!("{dir}/herd_loads.csv"), csv);
+}
+
+/// A thundering herd: every thread asks for the same 64 cold keys in the
+/// same order, so all of them pile onto each key while it loads. One load
+/// per key is the goal; `lru-16mutex` is the hand-rolled read-through (get,
+/// load on a miss, insert), which loads once per thread that missed.
 fn herd_bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("herd");
     group.sample_size(10);
     for threads in THREADS {
         let pool = pool(threads);
-        group.throughput(Throughput::Elements(HERD_KEYS * threads as u64));
+        let requests = HERD_KEYS * threads as u64;
+        group.throughput(Throughput::Elements(requests));
+        // Runs one herd over a fresh cache: returns the time and the loads.
         let herd = |get: &(dyn Fn(u64) + Sync)| {
+            let start = Instant::now();
             pool.install(|| {
-                (0..threads).into_par_iter().for_each(|t| {
-                    for i in 0..HERD_KEYS {
-                        get((i + t as u64 * 7) % HERD_KEYS);
+                (0..threads).into_par_iter().for_each(|_| {
+                    for k in 0..HERD_KEYS {
+                        get(support::scramble(k));
                     }
                 })
             });
+            start.elapsed()
         };
-        group.bench_function(BenchmarkId::new("shardcache", threads), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let cache = shardcache::Cache::<u64, u64>::new(1024);
-                    let loads = AtomicUsize::new(0);
-                    let start = Instant::now();
-                    herd(&|k| {
-                        cache.get_or_insert_with(k, || slow_value(k, &loads));
-                    });
-                    total += start.elapsed();
-                    assert_eq!(
-                        loads.load(Ordering::Relaxed) as u64,
-                        HERD_KEYS,
-                        "one load per key"
-                    );
-                    assert_eq!(cache.stats().loads, HERD_KEYS);
-                }
-                total
+        let mut run = |name: &str, one: &dyn Fn(&AtomicU64) -> Duration| {
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let loads = AtomicU64::new(0);
+                        total += one(&loads);
+                        record_loads("herd", name, threads, requests, loads.into_inner());
+                    }
+                    total
+                })
+            });
+        };
+        run("shardcache", &|loads| {
+            let cache = shardcache::Cache::<u64, u64>::new(1024);
+            let t = herd(&|k| {
+                cache.get_or_insert_with(k, || slow_value(k, loads));
+            });
+            assert_eq!(loads.load(Ordering::Relaxed), HERD_KEYS, "one load per key");
+            assert_eq!(cache.stats().loads, HERD_KEYS, "stats: one load per key");
+            t
+        });
+        run("quick_cache", &|loads| {
+            let cache = quick_cache::sync::Cache::<u64, u64>::new(1024);
+            herd(&|k| {
+                let _ = cache.get_or_insert_with(&k, || Ok::<_, ()>(slow_value(k, loads)));
             })
         });
-        group.bench_function(BenchmarkId::new("quick_cache", threads), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let cache = quick_cache::sync::Cache::<u64, u64>::new(1024);
-                    let loads = AtomicUsize::new(0);
-                    let start = Instant::now();
-                    herd(&|k| {
-                        let _ = cache.get_or_insert_with(&k, || Ok::<_, ()>(slow_value(k, &loads)));
-                    });
-                    total += start.elapsed();
-                }
-                total
+        run("moka", &|loads| {
+            let cache = moka::sync::Cache::<u64, u64>::new(1024);
+            herd(&|k| {
+                cache.get_with(k, || slow_value(k, loads));
             })
         });
-        group.bench_function(BenchmarkId::new("moka", threads), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let cache = moka::sync::Cache::<u64, u64>::new(1024);
-                    let loads = AtomicUsize::new(0);
-                    let start = Instant::now();
-                    herd(&|k| {
-                        cache.get_with(k, || slow_value(k, &loads));
-                    });
-                    total += start.elapsed();
+        run("lru-16mutex", &|loads| {
+            let cache = support::LruMutex::new(1024, 16);
+            herd(&|k| {
+                if !cache.get(k) {
+                    slow_value(k, loads);
+                    cache.insert(k);
                 }
-                total
             })
         });
     }
     group.finish();
+    write_loads();
 }
 
-/// 1,000 tokio tasks on 64 cold keys, with a 100 µs async loader.
+const ASYNC_TASKS: u64 = 1024;
+
+async fn pause() {
+    tokio::time::sleep(Duration::from_micros(100)).await;
+}
+
+/// Spawns the tasks on `rt`, task `t` asking for key `t % 64` through
+/// `get`, waits for all of them, and returns the time and the loads.
+fn async_herd_once<C, F, Fut>(rt: &tokio::runtime::Runtime, cache: C, get: F) -> (Duration, u64)
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, u64, Arc<AtomicU64>) -> Fut,
+    Fut: std::future::Future<Output = u64> + Send + 'static,
+{
+    let loads = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..ASYNC_TASKS)
+            .map(|t| {
+                let k = support::scramble(t % HERD_KEYS);
+                tokio::spawn(get(cache.clone(), k, loads.clone()))
+            })
+            .collect();
+        for (t, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap(), support::scramble(t as u64 % HERD_KEYS));
+        }
+    });
+    (start.elapsed(), loads.load(Ordering::Relaxed))
+}
+
+async fn shardcache_async(
+    cache: Arc<shardcache::Cache<u64, u64>>,
+    k: u64,
+    loads: Arc<AtomicU64>,
+) -> u64 {
+    cache
+        .get_or_insert_async(k, async move {
+            loads.fetch_add(1, Ordering::Relaxed);
+            pause().await;
+            k
+        })
+        .await
+}
+
+async fn quick_cache_async(
+    cache: Arc<quick_cache::sync::Cache<u64, u64>>,
+    k: u64,
+    loads: Arc<AtomicU64>,
+) -> u64 {
+    cache
+        .get_or_insert_async(&k, async move {
+            loads.fetch_add(1, Ordering::Relaxed);
+            pause().await;
+            Ok::<_, ()>(k)
+        })
+        .await
+        .unwrap()
+}
+
+async fn moka_async(cache: moka::future::Cache<u64, u64>, k: u64, loads: Arc<AtomicU64>) -> u64 {
+    cache
+        .get_with(k, async move {
+            loads.fetch_add(1, Ordering::Relaxed);
+            pause().await;
+            k
+        })
+        .await
+}
+
+/// The async herd: 1,024 tokio tasks (16 per key) on 64 cold keys, with a
+/// 100 µs async loader, on a multi-thread runtime of 1, 2, 4 and 8 workers.
 fn async_herd_bench(c: &mut Criterion) {
-    const TASKS: u64 = 1000;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_time()
-        .build()
-        .expect("a tokio runtime");
     let mut group = c.benchmark_group("async_herd");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(TASKS));
-    async fn pause() {
-        tokio::time::sleep(Duration::from_micros(100)).await;
+    group.throughput(Throughput::Elements(ASYNC_TASKS));
+    for workers in THREADS {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_time()
+            .build()
+            .expect("a tokio runtime");
+        let mut bench = |name: &str, once: &dyn Fn() -> (Duration, u64)| {
+            group.bench_function(BenchmarkId::new(name, workers), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (time, loads) = once();
+                        record_loads("async_herd", name, workers, ASYNC_TASKS, loads);
+                        total += time;
+                    }
+                    total
+                })
+            });
+        };
+        bench("shardcache", &|| {
+            let cache = Arc::new(shardcache::Cache::<u64, u64>::new(1024));
+            let (time, loads) = async_herd_once(&rt, cache.clone(), shardcache_async);
+            assert_eq!(loads, HERD_KEYS, "one load per key");
+            assert_eq!(cache.stats().loads, HERD_KEYS, "stats: one load per key");
+            (time, loads)
+        });
+        bench("quick_cache", &|| {
+            let cache = Arc::new(quick_cache::sync::Cache::<u64, u64>::new(1024));
+            async_herd_once(&rt, cache, quick_cache_async)
+        });
+        bench("moka", &|| {
+            async_herd_once(&rt, moka::future::Cache::<u64, u64>::new(1024), moka_async)
+        });
     }
-    group.bench_function("shardcache", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let cache = Arc::new(shardcache::Cache::<u64, u64>::new(1024));
-                let start = Instant::now();
-                rt.block_on(async {
-                    let tasks: Vec<_> = (0..TASKS)
-                        .map(|t| {
-                            let cache = cache.clone();
-                            tokio::spawn(async move {
-                                let k = t % HERD_KEYS;
-                                cache
-                                    .get_or_insert_async(k, async move {
-                                        pause().await;
-                                        k
-                                    })
-                                    .await
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.unwrap();
-                    }
-                });
-                total += start.elapsed();
-                assert_eq!(cache.stats().loads, HERD_KEYS, "one load per key");
-            }
-            total
-        })
-    });
-    group.bench_function("quick_cache", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let cache = Arc::new(quick_cache::sync::Cache::<u64, u64>::new(1024));
-                let start = Instant::now();
-                rt.block_on(async {
-                    let tasks: Vec<_> = (0..TASKS)
-                        .map(|t| {
-                            let cache = cache.clone();
-                            tokio::spawn(async move {
-                                let k = t % HERD_KEYS;
-                                cache
-                                    .get_or_insert_async(&k, async move {
-                                        pause().await;
-                                        Ok::<_, ()>(k)
-                                    })
-                                    .await
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        let _ = task.await.unwrap();
-                    }
-                });
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-    group.bench_function("moka", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let cache = moka::future::Cache::<u64, u64>::new(1024);
-                let start = Instant::now();
-                rt.block_on(async {
-                    let tasks: Vec<_> = (0..TASKS)
-                        .map(|t| {
-                            let cache = cache.clone();
-                            tokio::spawn(async move {
-                                let k = t % HERD_KEYS;
-                                cache
-                                    .get_with(k, async move {
-                                        pause().await;
-                                        k
-                                    })
-                                    .await
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.unwrap();
-                    }
-                });
-                total += start.elapsed();
-            }
-            total
-        })
-    });
     group.finish();
+    write_loads();
 }
 
 /// One thread, all hits on a 1,000-key hot set: the cost of a hit against

@@ -30,12 +30,12 @@ struct Args {
     policy: Policy,
 }
 
+const USAGE: &str = "usage: contention [--threads N] [--keys N] [--capacity N] [--seconds S] \
+                     [--zipf S] [--load-us N] [--policy lru|tinylfu]";
+
 fn usage(problem: &str) -> ! {
     eprintln!("contention: {problem}");
-    eprintln!(
-        "usage: contention [--threads N] [--keys N] [--capacity N] [--seconds S] \
-         [--zipf S] [--load-us N] [--policy lru|tinylfu]"
-    );
+    eprintln!("{USAGE}");
     std::process::exit(2)
 }
 
@@ -57,6 +57,10 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         let value = it
             .next()
             .unwrap_or_else(|| usage(&format!("{flag} needs a value")));

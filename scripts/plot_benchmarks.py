@@ -1,14 +1,26 @@
 #!/usr/bin/env python3
 """Tables and plots for docs/benchmarks.md from criterion's output.
 
-Reads target/criterion/<group>/<cache>/<threads>/new/{estimates.json,benchmark.json}
-(written by `cargo bench --bench contention`), prints one markdown table per
-group (throughput in Mops/s, and shardcache's ratio to each peer) and writes
-one SVG per group into docs/img/ (throughput against threads), drawn by hand:
-no third-party packages.
+Reads <root>/<group>/<cache>/<threads>/new/{estimates.json,benchmark.json}
+and <root>/{herd_loads,hit_ratios}.csv (all written by
+`cargo bench --bench contention`; <root> is target/criterion, or wherever
+CRITERION_HOME points), prints one markdown table per group (throughput in
+millions of operations per second, and shardcache's ratio to each peer), the
+loads of the herd workloads and the issue's targets (met or missed), and
+writes one SVG per group into docs/img/ (throughput against threads, drawn
+by hand: no third-party packages).
 
-    python3 scripts/plot_benchmarks.py [target/criterion] [docs/img]
+    python3 scripts/plot_benchmarks.py [--update docs/benchmarks.md] [--img docs/img] [root ...]
+
+Given several roots (several runs, e.g. `CRITERION_HOME=target/bench-run1
+cargo bench --bench contention`, then run2, run3), each cell is the best of
+the runs: on a shared machine other processes only ever slow a benchmark
+down, so the fastest run of a cell is the least disturbed one.
+
+With --update, the generated markdown replaces whatever lies between the
+`<!-- results:begin -->` and `<!-- results:end -->` lines of that file.
 """
+import csv
 import json
 import os
 import sys
@@ -25,51 +37,179 @@ COLORS = {
     "hashbrown+mutex": "#17becf",
 }
 
+ORDER = ["hot_hit", "read_through_s1.0", "read_through_s0.8", "all_hits_s1.0", "all_hits_s0.8",
+         "write_heavy_s1.0", "herd", "async_herd"]
+
+TITLES = {
+    "hot_hit": "Single-threaded hits on a 1,000-key hot set",
+    "read_through_s1.0": "Read-through, Zipf s = 1.0, capacity 2^17 of 2^20 keys",
+    "read_through_s0.8": "Read-through, Zipf s = 0.8, capacity 2^17 of 2^20 keys",
+    "all_hits_s1.0": "All hits (every key fits, every read promotes), Zipf s = 1.0",
+    "all_hits_s0.8": "All hits (every key fits, every read promotes), Zipf s = 0.8",
+    "write_heavy_s1.0": "Write-heavy (12.5% inserts, 12.5% removes, 75% read-through), Zipf s = 1.0",
+    "herd": "Single-flight herd: every thread asks for the same 64 cold keys (~100 µs loader)",
+    "async_herd": "Async herd: 1,024 tokio tasks on 64 cold keys (~100 µs async loader)",
+}
+
+
+def scale(group):
+    """(divisor, unit) for a group's throughput."""
+    if group in ("herd", "async_herd"):
+        return 1e3, "thousand requests per second"
+    if group == "hot_hit":
+        return 1e6, "million lookups per second"
+    return 1e6, "million operations per second"
+
+
+def cache_order(c):
+    return (not c.startswith("shardcache"), c != "shardcache", c)
+
 
 def load(root):
     """{group: {cache: {threads: ops_per_sec}}}"""
     results = defaultdict(lambda: defaultdict(dict))
     for dirpath, _dirs, files in os.walk(root):
-        if "benchmark.json" not in files or not dirpath.endswith(os.sep + "new"):
+        if "benchmark.json" not in files or os.path.basename(dirpath) != "new":
             continue
-        bench = json.load(open(os.path.join(dirpath, "benchmark.json")))
-        est = json.load(open(os.path.join(dirpath, "estimates.json")))
+        with open(os.path.join(dirpath, "benchmark.json")) as f:
+            bench = json.load(f)
+        with open(os.path.join(dirpath, "estimates.json")) as f:
+            est = json.load(f)
         elements = (bench.get("throughput") or {}).get("Elements")
         if not elements:
             continue
-        mean_ns = est["mean"]["point_estimate"]
+        # The median is less sensitive than the mean to the odd sample that
+        # another process on this shared machine disturbed.
+        ns = est["median"]["point_estimate"]
         group = bench["group_id"]
-        cache = bench.get("function_id") or bench.get("value_str") or "?"
+        cache = bench.get("function_id")
         threads = bench.get("value_str")
-        if bench.get("function_id") is None:
-            cache, threads = bench.get("value_str") or bench["full_id"].split("/")[-1], "1"
+        if cache is None:  # bench_function("name") without a parameter
+            cache, threads = bench["full_id"].split("/")[-1], "1"
         threads = int(threads) if threads and threads.isdigit() else 1
-        results[group][cache][threads] = elements / (mean_ns * 1e-9)
+        results[group][cache][threads] = elements / (ns * 1e-9)
     return results
 
 
-def table(group, data):
+def load_loads(root):
+    """{group: {cache: {threads: (requests, keys, max_loads)}}}"""
+    path = os.path.join(root, "herd_loads.csv")
+    loads = defaultdict(lambda: defaultdict(dict))
+    if os.path.exists(path):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                loads[row["group"]][row["cache"]][int(row["threads"])] = (
+                    int(row["requests"]), int(row["keys"]), int(row["max_loads"]))
+    return loads
+
+
+def load_hit_ratios(root):
+    """{group: {cache: hit_ratio}}"""
+    path = os.path.join(root, "hit_ratios.csv")
+    ratios = defaultdict(dict)
+    if os.path.exists(path):
+        with open(path) as f:
+            for row in csv.DictReader(f):
+                ratios[row["group"]][row["cache"]] = float(row["hit_ratio"])
+    return ratios
+
+
+def table(group, data, hits=None):
+    div, unit = scale(group)
     threads = sorted({t for per in data.values() for t in per})
-    caches = sorted(data, key=lambda c: (not c.startswith("shardcache"), c))
-    lines = [f"#### {group} (Mops/s)", ""]
-    lines.append("| cache | " + " | ".join(f"{t} thr" for t in threads) + " |")
-    lines.append("| --- |" + " ---: |" * len(threads))
+    caches = sorted(data, key=cache_order)
+    head = "workers" if group == "async_herd" else "thr"
+    lines = [f"#### {TITLES.get(group, group)}", ""]
+    lines.append(f"Throughput, {unit}" + (" (and the steady-state hit ratio):" if hits else ":"))
+    lines.append("")
+    extra = " hit ratio |" if hits else ""
+    lines.append("| cache | " + " | ".join(f"{t} {head}" for t in threads) + " |" + extra)
+    lines.append("| --- |" + " ---: |" * len(threads) + (" ---: |" if hits else ""))
     for c in caches:
-        row = [f"{data[c][t] / 1e6:.2f}" if t in data[c] else "" for t in threads]
+        row = [f"{data[c][t] / div:.2f}" if t in data[c] else "" for t in threads]
+        if hits:
+            row.append(f"{100 * hits[c]:.1f}%" if c in hits else "")
         lines.append(f"| {c} | " + " | ".join(row) + " |")
     ours = data.get("shardcache")
-    if ours:
+    if ours and len(caches) > 1:
         lines.append("")
-        lines.append("shardcache's throughput as a multiple of each peer's:")
+        lines.append("shardcache's throughput as a multiple of each peer's (> 1: shardcache is faster):")
         lines.append("")
-        lines.append("| peer | " + " | ".join(f"{t} thr" for t in threads) + " |")
+        lines.append("| shardcache ÷ | " + " | ".join(f"{t} {head}" for t in threads) + " |")
         lines.append("| --- |" + " ---: |" * len(threads))
         for c in caches:
             if c == "shardcache":
                 continue
             row = [f"{ours[t] / data[c][t]:.2f}×" if t in ours and t in data[c] else "" for t in threads]
             lines.append(f"| {c} | " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        tiny = data.get("shardcache-tinylfu")
+        if tiny:
+            row = [f"*{tiny[t] / ours[t]:.2f}×*" if t in ours and t in tiny else "" for t in threads]
+            lines.append("| *shardcache-tinylfu ÷ shardcache* | " + " | ".join(row) + " |")
+    return lines
+
+
+def loads_table(group, data):
+    threads = sorted({t for per in data.values() for t in per})
+    head = "workers" if group == "async_herd" else "thr"
+    sample = next(iter(next(iter(data.values())).values()))
+    lines = ["", f"Loader calls per run for {sample[1]} keys (the most any run made; "
+             "the goal is one per key):", ""]
+    lines.append("| cache | " + " | ".join(f"{t} {head}" for t in threads) + " |")
+    lines.append("| --- |" + " ---: |" * len(threads))
+    for c in sorted(data, key=cache_order):
+        row = []
+        for t in threads:
+            if t in data[c]:
+                requests, keys, loads = data[c][t]
+                row.append(f"{loads}" if c != "shardcache" else f"**{loads}**")
+            else:
+                row.append("")
+        lines.append(f"| {c} | " + " | ".join(row) + " |")
+    return lines
+
+
+def targets(results, loads):
+    """The issue's targets, each with its measured value and verdict."""
+    out = ["| target | measured | met? |", "| --- | --- | --- |"]
+
+    def ratio(group, a, b, t):
+        try:
+            return results[group][a][t] / results[group][b][t]
+        except KeyError:
+            return None
+
+    def row(name, values, ok):
+        shown = ", ".join(values)
+        out.append(f"| {name} | {shown} | {'yes' if ok else '**no**'} |")
+
+    for group in ["read_through_s1.0", "read_through_s0.8", "all_hits_s1.0", "all_hits_s0.8"]:
+        if group not in results:
+            continue
+        rs = [(t, ratio(group, "shardcache", "quick_cache", t)) for t in (1, 2, 8)]
+        rs = [(t, r) for t, r in rs if r is not None]
+        row(f"{group}: ≥ 1.0× quick_cache at 1, 2, 8 threads",
+            [f"{t} thr {r:.2f}×" for t, r in rs], all(r >= 1.0 for _, r in rs))
+        r = ratio(group, "shardcache", "lru-1mutex", 8)
+        if r is not None:
+            row(f"{group}: ≥ 2× lru behind one Mutex at 8 threads", [f"{r:.2f}×"], r >= 2.0)
+        r = [(t, ratio(group, "shardcache-tinylfu", "shardcache", t)) for t in (1, 2, 4, 8)]
+        r = [(t, x) for t, x in r if x is not None]
+        if r:
+            row(f"{group}: TinyLfu within 15% of LRU (issue 5)",
+                [f"{t} thr {x:.2f}×" for t, x in r], all(x >= 0.85 for _, x in r))
+    r = ratio("hot_hit", "shardcache", "hashbrown+mutex", 1)
+    if r is not None:
+        row("hot-set hit within 2× of hashbrown behind an uncontended Mutex",
+            [f"{1 / r:.2f}× the time of a hashbrown hit"], r >= 0.5)
+    for group in ["herd", "async_herd"]:
+        ours = loads.get(group, {}).get("shardcache")
+        if ours:
+            worst = max(l for _, _, l in ours.values())
+            keys = next(iter(ours.values()))[1]
+            row(f"{group}: exactly one load per key (shardcache)",
+                [f"at most {worst} loads for {keys} keys"], worst == keys)
+    return out
 
 
 def svg(group, data, path):
@@ -77,53 +217,132 @@ def svg(group, data, path):
     if len(threads) < 2:
         return False
     w, h, m = 560, 340, 60
-    ymax = max(v for per in data.values() for v in per.values()) / 1e6
-    ymax = max(1.0, ymax * 1.1)
+    div, unit = scale(group)
+    ymax = max(v for per in data.values() for v in per.values()) / div
+    ymax = ymax * 1.1 if ymax > 0 else 1.0
+    step = nice_step(ymax / 5)
+
     def px(i):
         return m + (w - 2 * m) * i / (len(threads) - 1)
+
     def py(v):
         return h - m - (h - 2 * m) * v / ymax
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w + 170}" height="{h}" font-family="sans-serif" font-size="11">',
+
+    title = TITLES.get(group, group)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w + 170}" height="{h}" '
+           f'viewBox="0 0 {w + 170} {h}" font-family="sans-serif" font-size="11">',
            f'<rect width="{w + 170}" height="{h}" fill="white"/>',
-           f'<text x="{w / 2}" y="20" text-anchor="middle" font-size="14">{group}</text>',
+           f'<text x="{(w + 170) / 2}" y="20" text-anchor="middle" font-size="12">{esc(title)}</text>',
            f'<rect x="{m}" y="{m}" width="{w - 2 * m}" height="{h - 2 * m}" fill="none" stroke="#444"/>']
-    for k in range(6):
-        v = ymax * k / 5
+    v = 0.0
+    while v <= ymax:
         out.append(f'<line x1="{m}" x2="{w - m}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{m - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{v:.0f}</text>')
+        label = f"{v:g}" if step >= 1 else f"{v:.{max(0, -int(f'{step:e}'.split('e')[1]))}f}"
+        out.append(f'<text x="{m - 6}" y="{py(v) + 4:.1f}" text-anchor="end">{label}</text>')
+        v += step
     for i, t in enumerate(threads):
         out.append(f'<text x="{px(i):.1f}" y="{h - m + 16}" text-anchor="middle">{t}</text>')
-    out.append(f'<text x="{w / 2}" y="{h - 18}" text-anchor="middle">threads (rayon pool, 2 cores)</text>')
-    out.append(f'<text x="16" y="{h / 2}" transform="rotate(-90 16 {h / 2})" text-anchor="middle">Mops/s</text>')
+    xlabel = "tokio worker threads (2 cores)" if group == "async_herd" else "threads (rayon pool, 2 cores)"
+    out.append(f'<text x="{w / 2}" y="{h - 18}" text-anchor="middle">{xlabel}</text>')
+    out.append(f'<text x="16" y="{h / 2}" transform="rotate(-90 16 {h / 2})" text-anchor="middle">'
+               f'{unit}</text>')
     ly = m
-    for c in sorted(data, key=lambda c: (not c.startswith("shardcache"), c)):
-        pts = [(i, data[c][t] / 1e6) for i, t in enumerate(threads) if t in data[c]]
+    for c in sorted(data, key=cache_order):
+        pts = [(i, data[c][t] / div) for i, t in enumerate(threads) if t in data[c]]
         color = COLORS.get(c, "#000")
-        out.append('<polyline fill="none" stroke-width="2" stroke="%s" points="%s"/>'
-                   % (color, " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in pts)))
+        width = 3 if c == "shardcache" else 2
+        out.append('<polyline fill="none" stroke-width="%d" stroke="%s" points="%s"/>'
+                   % (width, color, " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in pts)))
         for i, v in pts:
-            out.append(f'<circle cx="{px(i):.1f}" cy="{py(v):.1f}" r="2.5" fill="{color}"/>')
-        out.append(f'<line x1="{w - 40}" x2="{w - 16}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"/>')
-        out.append(f'<text x="{w - 10}" y="{ly + 4}">{c}</text>')
+            out.append(f'<circle cx="{px(i):.1f}" cy="{py(v):.1f}" r="3" fill="{color}"/>')
+        out.append(f'<line x1="{w - 40}" x2="{w - 16}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="{width}"/>')
+        out.append(f'<text x="{w - 10}" y="{ly + 4}">{esc(c)}</text>')
         ly += 16
     out.append("</svg>")
-    open(path, "w").write("\n".join(out))
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
     return True
 
 
+def nice_step(raw):
+    """1, 2 or 5 times a power of ten, at least `raw`."""
+    import math
+    if raw <= 0:
+        return 1.0
+    p = 10 ** math.floor(math.log10(raw))
+    for k in (1, 2, 5, 10):
+        if k * p >= raw:
+            return k * p
+    return 10 * p
+
+
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def merge(runs):
+    """Per cell, the best throughput of the runs."""
+    best = defaultdict(lambda: defaultdict(dict))
+    for run in runs:
+        for group, caches in run.items():
+            for cache, per in caches.items():
+                for t, v in per.items():
+                    best[group][cache][t] = max(v, best[group][cache].get(t, 0.0))
+    return best
+
+
 def main():
-    root = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
-    img = sys.argv[2] if len(sys.argv) > 2 else "docs/img"
+    args = sys.argv[1:]
+    update, img = None, "docs/img"
+    while args[:1] in (["--update"], ["--img"]):
+        if args[0] == "--update":
+            update = args[1]
+        else:
+            img = args[1]
+        args = args[2:]
+    roots = args or ["target/criterion"]
     os.makedirs(img, exist_ok=True)
-    results = load(root)
-    order = ["read_through_s1.0", "read_through_s0.8", "all_hits_s1.0", "all_hits_s0.8",
-             "write_heavy_s1.0", "herd", "async_herd", "hot_hit"]
-    for group in sorted(results, key=lambda g: order.index(g) if g in order else 99):
-        print(table(group, results[group]))
-        path = os.path.join(img, f"bench_{group}.svg")
-        if svg(group, results[group], path):
-            print(f"\n![{group}](img/bench_{group}.svg)")
-        print()
+    runs = [load(root) for root in roots]
+    results = merge(runs)
+    loads = defaultdict(lambda: defaultdict(dict))
+    for root in roots:
+        for group, caches in load_loads(root).items():
+            for cache, per in caches.items():
+                for t, (requests, keys, n) in per.items():
+                    old = loads[group][cache].get(t, (requests, keys, 0))
+                    loads[group][cache][t] = (requests, keys, max(n, old[2]))
+    hits = defaultdict(dict)
+    for root in reversed(roots):
+        for group, per in load_hit_ratios(root).items():
+            hits[group].update(per)
+    if not results:
+        sys.exit(f"no criterion results under {roots}: run `cargo bench --bench contention` first")
+    md = [f"Each cell is the best of {len(roots)} run{'s' if len(roots) > 1 else ''} "
+          "(median of 10 samples within a run).", "", "### Targets", ""]
+    md += targets(results, loads) + [""]
+    for group in sorted(results, key=lambda g: ORDER.index(g) if g in ORDER else 99):
+        md += table(group, results[group], hits.get(group))
+        if group in loads:
+            md += loads_table(group, loads[group])
+        name = f"bench_{group}.svg"
+        rel = os.path.relpath(os.path.join(img, name), os.path.dirname(update) if update else "docs")
+        if svg(group, results[group], os.path.join(img, name)):
+            md += ["", f"![{TITLES.get(group, group)}]({rel})"]
+        md.append("")
+    text = "\n".join(md)
+    if update:
+        with open(update) as f:
+            doc = f.read()
+        begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+        if begin not in doc or end not in doc:
+            sys.exit(f"{update} has no {begin} ... {end} block")
+        head, rest = doc.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        with open(update, "w") as f:
+            f.write(head + begin + "\n\n" + text + "\n" + end + tail)
+        print(f"updated {update}")
+    else:
+        print(text)
 
 
 if __name__ == "__main__":
