@@ -175,8 +175,20 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if self.reads_shared {
             self.shard_read(hash).get_shared(hash, key)
         } else {
-            self.shard(hash).get(hash, key)
+            self.get_exclusive(hash, key)
         }
+    }
+
+    /// `get` under the shard's write lock (one shard, or W-TinyLFU): out of
+    /// line, so that the read-locked path inlined into callers stays small
+    /// (no register spills for the bigger path it does not take).
+    #[inline(never)]
+    fn get_exclusive<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        self.shard(hash).get(hash, key)
     }
 
     /// Returns a clone of the value for `key` without marking it used and
