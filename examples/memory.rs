@@ -1,10 +1,12 @@
 //! Heap bytes per entry of a full `u64 → u64` cache, shardcache beside its
 //! peers, measured with a counting global allocator.
 //!
-//! Each cache is filled to its capacity, then churned with as many inserts
-//! of new keys again (so index tombstones and free slots reach their steady
-//! state), and its live heap is divided by its entry count. For TinyLfu the
-//! figure includes the frequency sketch and the window tuner's shadows.
+//! Each cache is filled to its capacity (first figure: live heap divided by
+//! entries), then churned with as many inserts of new keys again (second
+//! figure: the steady state a long-running cache lives in, with index
+//! tombstones, free slots, and whatever a policy keeps about evicted keys,
+//! such as quick_cache's ghost entries). For TinyLfu both include the
+//! frequency sketch and the window tuner's shadows.
 //!
 //! Run: `cargo run --release --example memory [capacity ...]`
 //! (default: 100000 1000000).
@@ -52,23 +54,32 @@ fn key(i: u64) -> u64 {
     i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555
 }
 
-/// Builds a cache with `make`, fills and churns it with `insert`, and
-/// returns (entries, live heap bytes per entry).
+/// Builds a cache with `make`, fills and then churns it with `insert`, and
+/// returns (entries, live heap bytes per entry when filled, the same after
+/// the churn).
 fn measure<C>(
     capacity: u64,
     make: impl FnOnce() -> C,
     insert: impl Fn(&C, u64),
     len: impl Fn(&C) -> usize,
-) -> (usize, f64) {
+) -> (usize, f64, f64) {
     let before = LIVE.load(Ordering::SeqCst);
     let cache = make();
-    for i in 0..capacity * 2 {
+    let per_entry = |cache: &C| {
+        let bytes = LIVE.load(Ordering::SeqCst) - before;
+        bytes as f64 / len(cache).max(1) as f64
+    };
+    for i in 0..capacity {
         insert(&cache, key(i));
     }
+    let filled = per_entry(&cache);
+    for i in capacity..capacity * 2 {
+        insert(&cache, key(i));
+    }
+    let churned = per_entry(&cache);
     let entries = len(&cache);
-    let bytes = LIVE.load(Ordering::SeqCst) - before;
     drop(cache);
-    (entries, bytes as f64 / entries as f64)
+    (entries, filled, churned)
 }
 
 fn main() {
@@ -81,12 +92,12 @@ fn main() {
     } else {
         capacities
     };
-    println!("| cache | capacity | entries | heap bytes/entry |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| cache | capacity | entries | heap bytes/entry, filled | after churn |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
     for &capacity in &capacities {
         let cap = capacity as usize;
-        let row = |name: &str, (entries, per): (usize, f64)| {
-            println!("| {name} | {capacity} | {entries} | {per:.1} |");
+        let row = |name: &str, (entries, filled, churned): (usize, f64, f64)| {
+            println!("| {name} | {capacity} | {entries} | {filled:.1} | {churned:.1} |");
         };
         row(
             "shardcache (LRU, default shards)",
@@ -166,17 +177,6 @@ fn main() {
                     c.entry_count() as usize
                 },
             ),
-        );
-    }
-    println!();
-    for &capacity in &capacities {
-        let cache = Cache::<u64, u64>::builder()
-            .capacity(capacity)
-            .policy(Policy::TinyLfu)
-            .build();
-        println!(
-            "TinyLfu at capacity {capacity}: the frequency sketches take {:.1} bytes per entry of capacity",
-            cache.policy_bytes() as f64 / capacity as f64
         );
     }
     println!();
