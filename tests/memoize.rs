@@ -11,6 +11,21 @@ use std::time::{Duration, Instant};
 
 use shardcache::{memoize, CacheInfo};
 
+/// Runs `call` on `n` threads released together; their results, in order.
+fn all_at_once<T: Send + 'static>(n: usize, call: fn() -> T) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                call()
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
 /// Called by a loader to hold the load open until `misses` callers have
 /// missed (and so joined it), so that a slow thread start on a busy machine
 /// cannot turn a coalesced caller into a late hit. Gives up after 10 s.
@@ -63,18 +78,8 @@ fn slow_square(x: u64) -> u64 {
 
 #[test]
 fn sixteen_threads_on_one_cold_argument_run_it_once() {
-    let barrier = Arc::new(Barrier::new(16));
-    let threads: Vec<_> = (0..16)
-        .map(|_| {
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                slow_square(12)
-            })
-        })
-        .collect();
-    for t in threads {
-        assert_eq!(t.join().unwrap(), 144);
+    for result in all_at_once(16, || slow_square(12)) {
+        assert_eq!(result, 144);
     }
     assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), 1);
     let info = slow_square::cache_info();
@@ -254,18 +259,8 @@ fn capacity_zero_keeps_nothing_but_coalesces() {
     );
 
     // Sixteen concurrent callers still share one call.
-    let barrier = Arc::new(Barrier::new(16));
-    let threads: Vec<_> = (0..16)
-        .map(|_| {
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                never_kept(5)
-            })
-        })
-        .collect();
-    for t in threads {
-        assert_eq!(t.join().unwrap(), 6);
+    for result in all_at_once(16, || never_kept(5)) {
+        assert_eq!(result, 6);
     }
     assert_eq!(NEVER_KEPT_CALLS.load(Ordering::SeqCst), 3);
     assert_eq!(never_kept::cache_info().coalesced, 15);
@@ -408,18 +403,8 @@ fn flaky(x: u64) -> Result<u64, String> {
 
 #[test]
 fn one_error_reaches_every_concurrent_caller_and_is_not_cached() {
-    let barrier = Arc::new(Barrier::new(8));
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let barrier = barrier.clone();
-            std::thread::spawn(move || {
-                barrier.wait();
-                flaky(0)
-            })
-        })
-        .collect();
-    for t in threads {
-        assert_eq!(t.join().unwrap(), Err("zero".to_owned()));
+    for result in all_at_once(8, || flaky(0)) {
+        assert_eq!(result, Err("zero".to_owned()));
     }
     assert_eq!(FAILING_CALLS.load(Ordering::SeqCst), 1, "one call for all");
     assert_eq!(flaky::cache_info().size, 0);
