@@ -73,6 +73,7 @@ impl Shared {
         self.fraction.store(tuner.fraction(), Ordering::Relaxed);
     }
 
+    #[inline]
     fn sampled(&self, hash: u64) -> bool {
         Tuner::sampled(self.shift.load(Ordering::Relaxed), hash)
     }

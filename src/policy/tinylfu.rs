@@ -39,6 +39,10 @@ pub(crate) struct TinyLfu {
     budget: u64,
     /// Window target, per-mille of the budget.
     fraction: u32,
+    /// The window's target weight, from `budget` and `fraction`.
+    window_target: u64,
+    /// Protected's cap, from `budget` and `fraction`.
+    protected_target: u64,
     sketch: Sketch,
     rng: u64,
     /// Weight held by each segment, indexed by `Segment as usize`.
@@ -53,46 +57,61 @@ impl TinyLfu {
         Self::with_sketch(budget, fraction, sized, RESET_MULTIPLIER * sized)
     }
 
-    /// A window of `fraction` per-mille and a sketch of
-    /// `prev_pow2(sketch_capacity)` words aging every `period` increments.
+    /// A window of `fraction` per-mille and a sketch sized for
+    /// `sketch_capacity` entries, aging every `period` increments.
     pub(crate) fn with_sketch(
         budget: u64,
         fraction: u32,
         sketch_capacity: u64,
         period: u64,
     ) -> Self {
-        TinyLfu {
+        let mut lfu = TinyLfu {
             budget,
             fraction,
+            window_target: 0,
+            protected_target: 0,
             sketch: Sketch::new(sketch_capacity, period),
             rng: RNG_SEED,
             held: [0; 3],
-        }
+        };
+        lfu.retarget();
+        lfu
     }
 
     pub(crate) fn set_budget(&mut self, budget: u64) {
         self.budget = budget;
+        self.retarget();
     }
 
     pub(crate) fn sketch_bytes(&self) -> usize {
         self.sketch.bytes()
     }
 
-    /// The window's target: 0 with a 0 fraction, else the fraction of the
-    /// budget rounded half up, clamped to `1..=budget`.
+    /// Recomputes the segment targets after a change of budget or fraction.
+    /// The window's: 0 with a 0 fraction, else the fraction of the budget
+    /// rounded half up, clamped to `1..=budget`. Protected's: 80% of the
+    /// rest (main's target), rounded down.
+    fn retarget(&mut self) {
+        self.window_target = if self.budget == 0 || self.fraction == 0 {
+            0
+        } else {
+            let share = u128::from(self.budget) * u128::from(self.fraction) + 500;
+            u64::try_from(share / 1000)
+                .unwrap_or(u64::MAX)
+                .clamp(1, self.budget)
+        };
+        let main = u128::from(self.main_size());
+        self.protected_target = (main * u128::from(PROTECTED_PERMILLE) / 1000) as u64;
+    }
+
+    #[inline]
     fn window_size(&self) -> u64 {
-        if self.budget == 0 || self.fraction == 0 {
-            return 0;
-        }
-        ((self.budget * u64::from(self.fraction) + 500) / 1000).clamp(1, self.budget)
+        self.window_target
     }
 
+    #[inline]
     fn main_size(&self) -> u64 {
-        self.budget - self.window_size()
-    }
-
-    fn protected_size(&self) -> u64 {
-        self.main_size() * PROTECTED_PERMILLE / 1000
+        self.budget - self.window_target
     }
 
     fn held(&self, segment: Segment) -> u64 {
@@ -162,16 +181,32 @@ impl TinyLfu {
     ) {
         self.sketch.increment(hash);
         match arena.segment(index) {
-            Segment::Window => arena.touch(index),
-            Segment::Main | Segment::Protected => {
-                self.place(arena, index, Segment::Protected, w);
-                while self.held(Segment::Protected) > self.protected_size() {
-                    let Some(demoted) = arena.tail(Segment::Protected) else {
-                        break;
-                    };
-                    self.place(arena, demoted, Segment::Main, w);
-                }
+            Segment::Window => {
+                arena.touch(index);
+                return;
             }
+            Segment::Protected => arena.touch(index),
+            Segment::Main => {
+                let weight = weight_of(w, index);
+                self.held[Segment::Main as usize] -= weight;
+                self.held[Segment::Protected as usize] += weight;
+                arena.move_to(index, Segment::Protected);
+            }
+        }
+        // Over the cap after a promotion, or after main's target shrank.
+        if self.held(Segment::Protected) > self.protected_target {
+            self.demote_overflow(arena, w);
+        }
+    }
+
+    /// Demotes protected's least recent nodes to probation's head until it
+    /// is within its cap.
+    fn demote_overflow<K, V>(&mut self, arena: &mut Arena<K, V>, w: Weights<'_>) {
+        while self.held(Segment::Protected) > self.protected_target {
+            let Some(demoted) = arena.tail(Segment::Protected) else {
+                break;
+            };
+            self.place(arena, demoted, Segment::Main, w);
         }
     }
 
@@ -247,6 +282,7 @@ impl TinyLfu {
             return;
         }
         self.fraction = fraction;
+        self.retarget();
         self.settle(arena, w);
         while self.held(Segment::Main) + self.held(Segment::Protected) > self.main_size() {
             let Some(moved) = Self::main_victim(arena) else {

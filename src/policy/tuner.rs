@@ -3,8 +3,9 @@
 //!
 //! Each shadow is a W-TinyLFU with a fixed window (0%, 1%, 5%, 20%, 80% of
 //! its capacity) fed the same hash-sampled subset of the cache's accesses,
-//! its capacity scaled down by the sample rate. Every epoch the real window
-//! moves one step toward the shadow with the best decayed hit count. One
+//! its capacity scaled down by the sample rate. The real window starts at 1%;
+//! every epoch it moves one step toward the shadow with the best decayed hit
+//! count, if that score leads the current fraction's by more than 1%. One
 //! tuner serves every shard of a cache (behind its own lock, taken after the
 //! shard lock and only for sampled keys); the decision is published in an
 //! atomic that each shard applies on its next access.
@@ -18,13 +19,16 @@ use crate::arena::{Arena, Segment};
 /// Window fractions (per-mille) of the shadows; the real window is always
 /// one of these.
 pub(crate) const FRACTIONS: [u32; 5] = [0, 10, 50, 200, 800];
-/// Where a new cache starts (no window).
-pub(crate) const INITIAL_FRACTION: u32 = FRACTIONS[0];
+/// Where a new cache starts (a 1% window).
+pub(crate) const INITIAL_FRACTION: u32 = FRACTIONS[1];
 const MIN_SHADOW_CAPACITY: u64 = 64;
 const MAX_SAMPLE_SHIFT: u32 = 16;
-const EPOCH_MULTIPLIER: u64 = 2;
+const EPOCH_MULTIPLIER: u64 = 4;
 const MIN_EPOCH: u64 = 32;
 const SCORE_DECAY_SHIFT: u32 = 4;
+/// The decision moves only if the best score beats the current fraction's
+/// by more than this, per-mille.
+const HYSTERESIS_PERMILLE: u64 = 10;
 const SAMPLE_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
 
 /// A shadow cache: W-TinyLFU over key hashes alone (a 64-bit hash stands
@@ -170,7 +174,8 @@ impl Tuner {
     }
 
     /// Decays the scores, adds this epoch's hits, and moves the decision
-    /// one step toward the best score (ties: nearest, then smaller).
+    /// one step toward the best score (ties: nearest, then smaller), if that
+    /// score leads the current one by more than `HYSTERESIS_PERMILLE`.
     fn end_epoch(&mut self) {
         for i in 0..5 {
             self.score[i] =
@@ -183,7 +188,12 @@ impl Tuner {
                 j,
             )
         };
-        let best = (0..5).min_by_key(|&j| rank(j)).unwrap_or(self.current);
+        let mut best = (0..5).min_by_key(|&j| rank(j)).unwrap_or(self.current);
+        if self.score[best].saturating_mul(1000)
+            <= self.score[self.current].saturating_mul(1000 + HYSTERESIS_PERMILLE)
+        {
+            best = self.current;
+        }
         match best.cmp(&self.current) {
             std::cmp::Ordering::Greater => self.current += 1,
             std::cmp::Ordering::Less => self.current -= 1,

@@ -14,13 +14,16 @@
 //! * main, a segmented LRU: `probation` (keys admitted from the window, or
 //!   demoted) and `protected` (keys hit while in main), the latter capped at
 //!   [`Core::protected_size`] = 80% of main.
-//! * [`Sketch`]: a 4-bit count-min sketch of recent access frequency; a key
-//!   leaving the window displaces main's LRU victim only if it is estimated
-//!   more frequent ([`Core::admit`]).
+//! * [`Sketch`]: a blocked 4-bit count-min sketch of recent access frequency
+//!   (a key's four counters in one 64-byte block); a key leaving the window
+//!   displaces main's LRU victim only if it is estimated more frequent
+//!   ([`Core::admit`]).
 //! * [`Tuner`]: five small shadow W-TinyLFU caches (window 0%, 1%, 5%, 20%,
 //!   80%) fed a hash-sampled subset of the keys, capacity scaled by the
 //!   sample rate; every epoch the real window fraction moves one step toward
-//!   the shadow with the best (exponentially decayed) hit count.
+//!   the shadow with the best (exponentially decayed) hit count, if that
+//!   leads the current fraction's score by more than 1%. A new cache starts
+//!   at the 1% window.
 //!
 //! Deterministic given the sequence of (key, hash) calls: the sketch, the
 //! sampling and the 1/128 random admission use only the 64-bit hashes and a
@@ -45,8 +48,8 @@ use std::collections::{BTreeMap, HashMap};
 /// Window fractions, per-mille of capacity, of the shadow caches; the real
 /// window fraction is always one of these.
 pub const SHADOW_FRACTIONS: [u32; 5] = [0, 10, 50, 200, 800];
-/// Index into `SHADOW_FRACTIONS` a new cache starts at (0 = no window).
-pub const INITIAL_FRACTION_INDEX: usize = 0;
+/// Index into `SHADOW_FRACTIONS` a new cache starts at (1 = a 1% window).
+pub const INITIAL_FRACTION_INDEX: usize = 1;
 /// Protected segment's cap, per-mille of main's target size (rounded down).
 pub const PROTECTED_PERMILLE: u64 = 800;
 /// The sketch halves its counters every
@@ -70,17 +73,15 @@ pub const MIN_SHADOW_CAPACITY: u64 = 64;
 pub const MAX_SAMPLE_SHIFT: u32 = 16;
 /// An epoch lasts `max(EPOCH_MULTIPLIER * shadow capacity, MIN_EPOCH)`
 /// sampled lookups.
-pub const EPOCH_MULTIPLIER: u64 = 2;
+pub const EPOCH_MULTIPLIER: u64 = 4;
 pub const MIN_EPOCH: u64 = 32;
 /// Each epoch: `score = score - (score >> SCORE_DECAY_SHIFT) + (hits << 8)`.
 pub const SCORE_DECAY_SHIFT: u32 = 4;
+/// The decision moves only if the best score exceeds the current fraction's
+/// by more than `HYSTERESIS_PERMILLE` per-mille:
+/// `score[best] * 1000 > score[current] * (1000 + HYSTERESIS_PERMILLE)`.
+pub const HYSTERESIS_PERMILLE: u64 = 10;
 
-const SKETCH_SEEDS: [u64; 4] = [
-    0x9E37_79B9_7F4A_7C15,
-    0xC2B2_AE3D_27D4_EB4F,
-    0x1656_67B1_9E37_79F9,
-    0x27D4_EB2F_1656_67C5,
-];
 const SAMPLE_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
 
 /// splitmix64's finalizer, a bijective 64-bit mixer.
@@ -99,36 +100,54 @@ fn prev_pow2(x: u64) -> u64 {
 // Count-min sketch
 // ---------------------------------------------------------------------------
 
-/// 4-bit count-min sketch: `prev_pow2(sizing capacity)` u64 words of 16
-/// nibble counters (so at most 8 bytes per entry of sizing capacity).
+/// Blocked 4-bit count-min sketch: `B = max(prev_pow2(sizing capacity) / 8,
+/// 1)` blocks of 8 u64 words (one 64-byte cache line each) of 16 nibble
+/// counters; so at most 8 bytes per entry of sizing capacity, at least 64
+/// bytes.
 ///
-/// A key's 4 counters: for `i in 0..4`, `x = mix64(hash ^ SKETCH_SEEDS[i])`;
-/// word `x & (words - 1)`, nibble `x >> 60` (bits `4*nibble .. 4*nibble+4`).
-/// Two of a key's counters may coincide; each is then bumped once per
-/// increment like any counter.
+/// A key's 4 counters, all in one block: `r = remix(hash)`; block
+/// `r & (B - 1)`; for `i in 0..4`, `b = (r >> (44 + 5 * i)) & 31`: word
+/// `2 * i + (b & 1)` of the block, nibble `b >> 1` (bits `4*nibble ..
+/// 4*nibble+4`). The four counters are always in four different words.
 #[derive(Clone, Debug)]
 pub struct Sketch {
+    /// Word `w` of block `k` is `table[8 * k + w]`.
     table: Vec<u64>,
+    blocks: u64,
     /// Increments since the last halving.
     ops: u64,
     /// Halve every counter when `ops` reaches this.
     period: u64,
 }
 
+/// The sketch's remix of a hash: `h ^= h >> 32; h *= 0xD6E8_FEB8_6659_FD93
+/// (wrapping); h ^ (h >> 32)`.
+pub fn remix(mut h: u64) -> u64 {
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^ (h >> 32)
+}
+
 impl Sketch {
     pub fn new(sizing_capacity: u64, period: u64) -> Self {
+        let blocks = (prev_pow2(sizing_capacity) / 8).max(1);
         Sketch {
-            table: vec![0; prev_pow2(sizing_capacity) as usize],
+            table: vec![0; 8 * blocks as usize],
+            blocks,
             ops: 0,
             period: period.max(1),
         }
     }
 
+    /// (index into `table`, bit shift) of each of the key's 4 counters.
     fn slots(&self, hash: u64) -> [(usize, u32); 4] {
-        let mask = self.table.len() as u64 - 1;
-        SKETCH_SEEDS.map(|seed| {
-            let x = mix64(hash ^ seed);
-            ((x & mask) as usize, ((x >> 60) as u32) * 4)
+        let r = remix(hash);
+        let block = (r % self.blocks) as usize;
+        [0u32, 1, 2, 3].map(|i| {
+            let b = (r >> (44 + 5 * i)) & 31;
+            let word = 2 * i as usize + (b & 1) as usize;
+            let nibble = (b >> 1) as u32;
+            (8 * block + word, 4 * nibble)
         })
     }
 
@@ -209,8 +228,8 @@ impl Core {
     /// One of `shards` shards of a cache, this shard holding `capacity`: the
     /// sketch floor applies to the whole cache, so the shard's sketch is
     /// sized and reset from `c = max(capacity, MIN_SKETCH_CAPACITY / shards)`
-    /// (integer division, at least 1): `prev_pow2(c)` words, halving every
-    /// `RESET_MULTIPLIER * c` increments.
+    /// (integer division, at least 1): a [`Sketch`] sized from `c`, halving
+    /// every `RESET_MULTIPLIER * c` increments.
     pub fn for_shard(capacity: u64, shards: u64) -> Self {
         let c = capacity.max((MIN_SKETCH_CAPACITY / shards.max(1)).max(1));
         Self::with_sketch(
@@ -221,8 +240,8 @@ impl Core {
         )
     }
 
-    /// General form (shadows): `fraction` per-mille, sketch of
-    /// `prev_pow2(sketch_capacity)` words halving every `period` increments.
+    /// General form (shadows): `fraction` per-mille, sketch
+    /// [`Sketch::new`]`(sketch_capacity, period)`.
     pub fn with_sketch(capacity: u64, fraction: u32, sketch_capacity: u64, period: u64) -> Self {
         Core {
             capacity,
@@ -584,7 +603,9 @@ impl Tuner {
 
     /// End of epoch: `score[i] = score[i] - (score[i] >> 4) + (hits[i] << 8)`;
     /// best = highest score, ties broken by nearest index to `current`, then
-    /// lower index; `current` moves ONE index toward best (stays if equal);
+    /// lower index; if `score[best] * 1000 <= score[current] * (1000 +
+    /// HYSTERESIS_PERMILLE)` (saturating products) best = current;
+    /// `current` moves ONE index toward best (stays if equal);
     /// hits and seen reset to 0.
     fn end_epoch(&mut self) {
         for i in 0..5 {
@@ -604,6 +625,11 @@ impl Tuner {
                 best = i;
             }
         }
+        if self.score[best].saturating_mul(1000)
+            <= self.score[self.current].saturating_mul(1000 + HYSTERESIS_PERMILLE)
+        {
+            best = self.current;
+        }
         if best > self.current {
             self.current += 1;
         } else if best < self.current {
@@ -621,9 +647,9 @@ impl Tuner {
 /// W-TinyLFU with a shadow-tuned window: the reference model.
 ///
 /// Capacity 0 stores nothing (no tuner, no sketch activity). Capacity 1:
-/// with the initial 0 fraction a new key must beat the resident one in
-/// admission; after the tuner picks a non-zero fraction the window holds the
-/// single entry (plain LRU of one).
+/// with a non-zero fraction (the initial 1% rounds up to one entry) the
+/// window holds the single entry (plain LRU of one); if the tuner picks the
+/// 0 fraction a new key must beat the resident one in admission.
 #[derive(Clone, Debug)]
 pub struct TinyLfu {
     core: Core,
