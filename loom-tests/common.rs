@@ -28,6 +28,10 @@ pub fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(bound);
     }
+    // Sequenced models spin (`yield_now`) until another thread has
+    // registered; each spin is a branch, so allow longer paths than loom's
+    // default 1,000.
+    builder.max_branches = builder.max_branches.max(20_000);
     builder.check(f);
     let _ = std::panic::take_hook();
 }

@@ -74,6 +74,49 @@ fn panic_hands_over() {
     });
 }
 
+/// 2b. Hand-over is first come, first served: when the leader panics, the
+///     waiter that registered first runs its loader and the later one
+///     waits for it. (Sequenced from inside the leader's loader: it starts
+///     waiter A, lets it register, then waiter B, and panics once both
+///     wait. Each miss registers under the shard lock that counts it.)
+#[test]
+fn panic_hands_over_to_the_oldest_waiter() {
+    common::model(2, || {
+        let cache = Arc::new(common::cache(4));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let waiter = |id: usize| {
+            let (c, r) = (cache.clone(), ran.clone());
+            thread::spawn(move || {
+                c.get_or_insert_with(1, || {
+                    r.fetch_add(id, Ordering::SeqCst);
+                    id as u64
+                })
+            })
+        };
+        let mut waiters = Vec::new();
+        let led = catch_unwind(AssertUnwindSafe(|| {
+            cache.get_or_insert_with(1, || {
+                for (id, misses) in [(1, 2), (10, 3)] {
+                    waiters.push(waiter(id));
+                    while cache.stats().misses < misses {
+                        thread::yield_now();
+                    }
+                }
+                panic!("loader")
+            })
+        }));
+        assert!(led.is_err(), "the leader's caller got its panic");
+        let got: Vec<u64> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(got, [1, 1], "the later waiter got the older one's value");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "only the oldest waiter loaded"
+        );
+        assert_eq!(cache.loads_in_flight(), 0);
+    });
+}
+
 /// 3. A failed load is not cached, and a caller that waited on it gets the
 ///    very same error instead of calling its own loader. (The loader fails
 ///    only once the second caller has registered as its waiter.)
@@ -148,69 +191,69 @@ fn recursive_load_panics_and_others_proceed() {
     });
 }
 
-/// 5. An insert, remove or clear racing a load of the same key wins.
+/// 5. An insert racing a load of the same key wins, whichever runs first:
+///    the load either finds the inserted value or its own value is not
+///    stored over the insert.
 #[test]
-fn writes_during_a_load_win() {
+fn insert_racing_a_load_wins() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(4));
+        let c = cache.clone();
+        let loader = thread::spawn(move || c.get_or_insert_with(1, || 100));
+        let c = cache.clone();
+        let writer = thread::spawn(move || {
+            c.insert(1, 5);
+        });
+        let loaded = loader.join().unwrap();
+        writer.join().unwrap();
+        assert!(loaded == 100 || loaded == 5);
+        assert_eq!(
+            cache.peek(&1),
+            Some(5),
+            "the insert is never overwritten by the load"
+        );
+        assert_eq!(cache.loads_in_flight(), 0);
+        cache.check_invariants();
+    });
+}
+
+/// 5b. An insert, remove or clear that lands while the load is in flight
+///     wins: the loader's callers get its value, but it is not stored.
+///     Sequenced so the write is certainly inside the flight (a remove or
+///     clear before the load would rightly let the load store its value).
+#[test]
+fn writes_inside_the_flight_win() {
     for write in 0..3 {
         common::model(3, move || {
             let cache = Arc::new(common::cache(4));
-            let c = cache.clone();
-            let loader = thread::spawn(move || c.get_or_insert_with(1, || 100));
-            let c = cache.clone();
-            let writer = thread::spawn(move || match write {
-                0 => {
-                    c.insert(1, 5);
-                }
-                1 => {
-                    c.remove(&1);
-                }
-                _ => c.clear(),
+            let started = Arc::new(common::Signal::default());
+            let written = Arc::new(common::Signal::default());
+            let (c, s, w) = (cache.clone(), started.clone(), written.clone());
+            let loader = thread::spawn(move || {
+                c.get_or_insert_with(1, || {
+                    s.set();
+                    w.wait();
+                    100
+                })
             });
-            let loaded = loader.join().unwrap();
-            writer.join().unwrap();
-            let now = cache.peek(&1);
+            started.wait();
             match write {
-                // The load saw the insert (hit) or lost to it.
-                0 => {
-                    assert!(loaded == 100 || loaded == 5);
-                    assert_eq!(now, Some(5), "the insert is never overwritten by the load");
-                }
-                // The remove/clear came before the load started (the value
-                // stays) or after it (nothing stays): never in between.
-                _ => {
-                    assert_eq!(loaded, 100);
-                    assert!(now.is_none() || now == Some(100));
-                }
+                0 => assert_eq!(cache.insert(1, 5), None),
+                1 => assert_eq!(cache.remove(&1), None),
+                _ => cache.clear(),
             }
+            written.set();
+            assert_eq!(
+                loader.join().unwrap(),
+                100,
+                "the loader's caller gets its value"
+            );
+            let expected = if write == 0 { Some(5) } else { None };
+            assert_eq!(cache.peek(&1), expected, "write {write} won");
             assert_eq!(cache.loads_in_flight(), 0);
             cache.check_invariants();
         });
     }
-}
-
-/// 5b. A remove that lands while the load is in flight wins: the loaded
-///     value is not stored. Sequenced so the remove is inside the flight.
-#[test]
-fn remove_inside_the_flight_wins() {
-    common::model(3, || {
-        let cache = Arc::new(common::cache(4));
-        let started = Arc::new(common::Signal::default());
-        let removed = Arc::new(common::Signal::default());
-        let (c, s, r) = (cache.clone(), started.clone(), removed.clone());
-        let loader = thread::spawn(move || {
-            c.get_or_insert_with(1, || {
-                s.set();
-                r.wait();
-                100
-            })
-        });
-        started.wait();
-        assert_eq!(cache.remove(&1), None);
-        removed.set();
-        assert_eq!(loader.join().unwrap(), 100);
-        assert_eq!(cache.peek(&1), None);
-        assert_eq!(cache.loads_in_flight(), 0);
-    });
 }
 
 /// 6. A load racing an eviction (capacity 1) and a clear: the shard stays

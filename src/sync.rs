@@ -101,9 +101,9 @@ mod imp {
     pub(crate) use loom::thread_local;
     use std::time::Duration;
 
-    /// loom's mutex, ignoring poison like the std side. (loom marks a mutex
-    /// poisoned when a guard is dropped during unwinding, even one taken by
-    /// a destructor during the unwind, as the cache's hand-over does.)
+    /// loom's mutex behind the std side's signatures. (loom 0.7 never
+    /// reports poison, so the `unwrap_or_else` only keeps the two sides
+    /// alike.)
     #[derive(Debug)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
@@ -121,7 +121,7 @@ mod imp {
         }
     }
 
-    /// loom's reader-writer lock, ignoring poison like the std side.
+    /// loom's reader-writer lock behind the std side's signatures.
     #[derive(Debug)]
     pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
 
