@@ -193,3 +193,33 @@ fn weighted_tinylfu_stays_within_budget() {
     assert!(cache.weight() <= 300);
     cache.check_invariants();
 }
+
+/// `set_capacity` re-sizes each shard's sketch as a cache built with the
+/// new capacity would have it, so a cache grown from small to large does
+/// not keep judging admissions with a sketch sized for the small one.
+#[test]
+fn set_capacity_resizes_the_sketch() {
+    let build = |capacity: u64| {
+        Cache::<u64, u64>::builder()
+            .capacity(capacity)
+            .shards(4)
+            .policy(Policy::TinyLfu)
+            .build()
+    };
+    let cache = build(1_000);
+    for key in 0..2_000 {
+        cache.insert(key, key);
+    }
+    let small = cache.policy_bytes();
+    cache.set_capacity(200_000);
+    assert_eq!(cache.policy_bytes(), build(200_000).policy_bytes());
+    assert!(cache.policy_bytes() >= 64 * small);
+    for key in 0..300_000 {
+        cache.insert(key, key);
+    }
+    assert_eq!(cache.len(), 200_000);
+    cache.set_capacity(1_000);
+    assert_eq!(cache.policy_bytes(), small);
+    assert!(cache.len() <= 1_000);
+    cache.check_invariants();
+}

@@ -64,12 +64,30 @@ pub(crate) struct Sketch {
 
 impl Sketch {
     pub(crate) fn new(sizing_capacity: u64, period: u64) -> Self {
-        let blocks = (prev_pow2(sizing_capacity) / BLOCK_WORDS as u64).clamp(1, MAX_BLOCKS);
+        let blocks = Self::blocks_for(sizing_capacity);
         Sketch {
             table: vec![Block::default(); blocks as usize].into_boxed_slice(),
             mask: blocks - 1,
             ops: 0,
             period: period.max(1),
+        }
+    }
+
+    fn blocks_for(sizing_capacity: u64) -> u64 {
+        (prev_pow2(sizing_capacity) / BLOCK_WORDS as u64).clamp(1, MAX_BLOCKS)
+    }
+
+    /// Re-sizes the sketch for a new capacity (a cache resized with
+    /// `set_capacity`). The counts survive if the table keeps its size;
+    /// otherwise the sketch starts empty, as a key's counters move.
+    pub(crate) fn resize(&mut self, sizing_capacity: u64, period: u64) {
+        if Self::blocks_for(sizing_capacity) != self.mask + 1 {
+            *self = Sketch::new(sizing_capacity, period);
+        } else {
+            self.period = period.max(1);
+            if self.ops >= self.period {
+                self.halve();
+            }
         }
     }
 
@@ -206,6 +224,25 @@ mod tests {
         }
         assert_eq!(aging.frequency(1), 2);
         assert_eq!(aging.frequency(2), 5);
+    }
+
+    #[test]
+    fn resizing_keeps_counts_only_if_the_table_keeps_its_size() {
+        let mut sketch = Sketch::new(256, 1000);
+        for _ in 0..3 {
+            sketch.increment(9);
+        }
+        sketch.resize(300, 3000); // still 256 words: counts stay
+        assert_eq!((sketch.bytes(), sketch.period), (256 * 8, 3000));
+        assert_eq!(sketch.frequency(9), 3);
+        sketch.resize(4096, 40_960); // grows with the cache
+        assert_eq!((sketch.bytes(), sketch.period), (4096 * 8, 40_960));
+        assert_eq!(sketch.frequency(9), 0);
+        for _ in 0..5 {
+            sketch.increment(9);
+        }
+        sketch.resize(4096, 4); // a shorter period that is already over
+        assert_eq!(sketch.frequency(9), 2, "halved at once");
     }
 
     #[test]

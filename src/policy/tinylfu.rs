@@ -44,6 +44,8 @@ pub(crate) struct TinyLfu {
     /// Protected's cap, from `budget` and `fraction`.
     protected_target: u64,
     sketch: Sketch,
+    /// The sketch is sized for `max(budget, sketch_floor)` entries.
+    sketch_floor: u64,
     rng: u64,
     /// Weight held by each segment, indexed by `Segment as usize`.
     held: [u64; 3],
@@ -53,8 +55,11 @@ impl TinyLfu {
     /// One of `shards` shards of a cache, holding `budget`: the sketch
     /// floor is shared by the shards.
     pub(crate) fn for_shard(budget: u64, shards: u64, fraction: u32) -> Self {
-        let sized = budget.max((MIN_SKETCH_CAPACITY / shards.max(1)).max(1));
-        Self::with_sketch(budget, fraction, sized, RESET_MULTIPLIER * sized)
+        let floor = (MIN_SKETCH_CAPACITY / shards.max(1)).max(1);
+        let sized = budget.max(floor);
+        let mut lfu = Self::with_sketch(budget, fraction, sized, RESET_MULTIPLIER * sized);
+        lfu.sketch_floor = floor;
+        lfu
     }
 
     /// A window of `fraction` per-mille and a sketch sized for
@@ -71,6 +76,7 @@ impl TinyLfu {
             window_target: 0,
             protected_target: 0,
             sketch: Sketch::new(sketch_capacity, period),
+            sketch_floor: sketch_capacity,
             rng: RNG_SEED,
             held: [0; 3],
         };
@@ -78,9 +84,13 @@ impl TinyLfu {
         lfu
     }
 
+    /// A new budget (`set_capacity`): new segment targets, and a sketch
+    /// sized and aged for the new budget, as a new cache would have.
     pub(crate) fn set_budget(&mut self, budget: u64) {
         self.budget = budget;
         self.retarget();
+        let sized = budget.max(self.sketch_floor);
+        self.sketch.resize(sized, RESET_MULTIPLIER * sized);
     }
 
     pub(crate) fn sketch_bytes(&self) -> usize {
