@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rayon::prelude::*;
+use shardcache::Policy;
 
 mod support;
 use support::{make, read_through, zipf_trace, BenchCache, CACHES};
@@ -209,18 +210,32 @@ fn record_loads(group: &str, cache: &str, threads: usize, requests: u64, loads: 
     }
 }
 
+/// Writes this run's rows, keeping an older run's rows for the cells this
+/// run did not measure (a filtered `cargo bench` run replaces only its own).
 fn write_loads() {
     let all = HERD_LOADS.lock().unwrap();
     let dir = std::env::var("CRITERION_HOME").unwrap_or_else(|_| "target/criterion".into());
+    let path = format!("{dir}/herd_loads.csv");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
     let _ = std::fs::create_dir_all(&dir);
     let mut csv = String::from("group,cache,threads,requests,keys,max_loads\n");
+    for line in old.lines().skip(1) {
+        let cell: Vec<&str> = line.splitn(4, ',').take(3).collect();
+        let measured = all
+            .iter()
+            .any(|r| cell == [r.0.as_str(), r.1.as_str(), &r.2.to_string()]);
+        if !measured {
+            csv += line;
+            csv.push('\n');
+        }
+    }
     for (group, cache, threads, requests, loads) in all.iter() {
         csv += &format!("{group},{cache},{threads},{requests},{HERD_KEYS},{loads}\n");
         eprintln!(
             "{group}/{cache}/{threads}: {loads} loads for {HERD_KEYS} keys ({requests} requests)"
         );
     }
-    let _ = std::fs::write(format!("{dir}/herd_loads.csv"), csv);
+    let _ = std::fs::write(path, csv);
 }
 
 /// A thundering herd: every thread asks for the same 64 cold keys in the
@@ -428,8 +443,14 @@ fn hot_hit_bench(c: &mut Criterion) {
             sum
         })
     });
-    for (name, shards) in [("shardcache", None), ("shardcache-1shard", Some(1))] {
-        let mut builder = shardcache::Cache::<u64, u64>::builder().capacity(1 << 16);
+    for (name, shards, policy) in [
+        ("shardcache", None, Policy::Lru),
+        ("shardcache-1shard", Some(1), Policy::Lru),
+        ("shardcache-tinylfu", None, Policy::TinyLfu),
+    ] {
+        let mut builder = shardcache::Cache::<u64, u64>::builder()
+            .capacity(1 << 16)
+            .policy(policy);
         if let Some(n) = shards {
             builder = builder.shards(n);
         }

@@ -202,6 +202,9 @@ def targets(results, loads):
     if r is not None:
         row("hot-set hit within 2× of hashbrown behind an uncontended Mutex",
             [f"{1 / r:.2f}× the time of a hashbrown hit"], r >= 0.5)
+    r = ratio("hot_hit", "shardcache-tinylfu", "shardcache", 1)
+    if r is not None:
+        row("hot-set hit: TinyLfu within 15% of LRU (issue 5)", [f"{r:.2f}×"], r >= 0.85)
     for group in ["herd", "async_herd"]:
         ours = loads.get(group, {}).get("shardcache")
         if ours:
