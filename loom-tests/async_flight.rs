@@ -89,11 +89,15 @@ fn cancelled_async_leader_hands_over() {
 }
 
 /// A waiter dropped after registering (possibly just chosen to lead, never
-/// having run): leadership passes on and the other waiter completes.
+/// having run): leadership passes on and the other waiter completes. The
+/// dropped future's `init` never finishes and the panicking loader never
+/// returns, so the patient caller's loader is the one and only load, in
+/// every interleaving; the panicking loader counts a failure only if it ran.
 #[test]
 fn dropped_chosen_waiter_passes_leadership_on() {
     common::model(2, || {
         let cache = Arc::new(common::cache(4));
+        let loads = Arc::new(AtomicUsize::new(0));
         let c = cache.clone();
         let panicking = thread::spawn(move || {
             catch_unwind(AssertUnwindSafe(|| {
@@ -105,26 +109,51 @@ fn dropped_chosen_waiter_passes_leadership_on() {
         let dropped = thread::spawn(move || {
             let mut fut = pin!(c.get_or_insert_async(1, std::future::pending::<u64>()));
             // Registers; a second poll may find it chosen to lead. Then it is
-            // dropped without ever finishing.
-            if poll_once(fut.as_mut()).is_pending() {
-                let _ = poll_once(fut.as_mut());
+            // dropped without ever finishing (unless a poll found the value).
+            match poll_once(fut.as_mut()) {
+                Poll::Ready(v) => Some(v),
+                Poll::Pending => match poll_once(fut.as_mut()) {
+                    Poll::Ready(v) => Some(v),
+                    Poll::Pending => None,
+                },
             }
         });
-        let c = cache.clone();
-        let patient = thread::spawn(move || c.get_or_insert_with(1, || 4));
+        let (c, l) = (cache.clone(), loads.clone());
+        let patient = thread::spawn(move || {
+            c.get_or_insert_with(1, || {
+                l.fetch_add(1, Ordering::SeqCst);
+                4
+            })
+        });
         assert_eq!(patient.join().unwrap(), 4);
-        panicking.join().unwrap();
-        dropped.join().unwrap();
+        let panicked = panicking.join().unwrap();
+        if let Some(v) = dropped.join().unwrap() {
+            assert_eq!(v, 4, "a poll that finished got the patient's value");
+        }
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            1,
+            "the patient loader ran once"
+        );
+        let stats = cache.stats();
+        assert_eq!(stats.loads, 1);
+        assert_eq!(stats.load_failures, u64::from(panicked));
         assert_eq!(cache.loads_in_flight(), 0);
+        cache.check_invariants();
         assert_eq!(cache.peek(&1), Some(4));
     });
 }
 
-/// A sync leader that panics hands the load to an async waiter.
+/// A sync leader that panics hands the load to an async waiter. Only the
+/// task's `init` can produce a value, so it runs exactly once in every
+/// interleaving; the panicking loader ran (and counts a failure) only if its
+/// caller led, and otherwise its caller either hit the task's value or
+/// waited for it (coalesced).
 #[test]
 fn leader_panic_hands_over_to_an_async_waiter() {
     common::model(3, || {
         let cache = Arc::new(common::cache(4));
+        let inits = Arc::new(AtomicUsize::new(0));
         let c = cache.clone();
         let panicking = thread::spawn(move || {
             catch_unwind(AssertUnwindSafe(|| {
@@ -132,12 +161,26 @@ fn leader_panic_hands_over_to_an_async_waiter() {
             }))
             .is_err()
         });
-        let c = cache.clone();
-        let task = thread::spawn(move || block_on(c.get_or_insert_async(1, async { 6 })));
+        let (c, i) = (cache.clone(), inits.clone());
+        let task = thread::spawn(move || {
+            block_on(c.get_or_insert_async(1, async move {
+                i.fetch_add(1, Ordering::SeqCst);
+                6
+            }))
+        });
         assert_eq!(task.join().unwrap(), 6);
         let panicked = panicking.join().unwrap();
-        assert_eq!(cache.stats().load_failures, u64::from(panicked));
+        assert_eq!(inits.load(Ordering::SeqCst), 1, "the task's init ran once");
+        let stats = cache.stats();
+        assert_eq!((stats.loads, stats.load_failures), (1, u64::from(panicked)));
+        assert_eq!(
+            stats.hits + stats.coalesced,
+            u64::from(!panicked),
+            "a caller that did not panic was served the task's value"
+        );
         assert_eq!(cache.loads_in_flight(), 0);
+        cache.check_invariants();
+        assert_eq!(cache.peek(&1), Some(6));
     });
 }
 

@@ -191,22 +191,50 @@ fn recursive_load_panics_and_others_proceed() {
     });
 }
 
-/// 5. An insert racing a load of the same key wins, whichever runs first:
-///    the load either finds the inserted value or its own value is not
-///    stored over the insert.
+/// 5. An insert racing a load of the same key wins, whichever runs first.
+///    There are exactly three outcomes, told apart by what the loader's
+///    caller got, what the insert replaced and whether the loader ran:
+///    - the insert lands first: the caller hits 5 and its loader never runs;
+///    - the insert lands inside the flight: the caller gets its own 100, the
+///      insert replaced nothing, and 100 is not stored over the 5;
+///    - the load completes first (100 stored): the insert replaces it.
+///
+///    In every case the cache holds 5 at the end.
 #[test]
 fn insert_racing_a_load_wins() {
     common::model(3, || {
         let cache = Arc::new(common::cache(4));
-        let c = cache.clone();
-        let loader = thread::spawn(move || c.get_or_insert_with(1, || 100));
-        let c = cache.clone();
-        let writer = thread::spawn(move || {
-            c.insert(1, 5);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (c, r) = (cache.clone(), ran.clone());
+        let loader = thread::spawn(move || {
+            c.get_or_insert_with(1, || {
+                r.fetch_add(1, Ordering::SeqCst);
+                100
+            })
         });
+        let c = cache.clone();
+        let writer = thread::spawn(move || c.insert(1, 5));
         let loaded = loader.join().unwrap();
-        writer.join().unwrap();
-        assert!(loaded == 100 || loaded == 5);
+        let replaced = writer.join().unwrap();
+        let ran = ran.load(Ordering::SeqCst);
+        let s = cache.stats();
+        // (loader runs, hits, misses, loads, entries stored) per outcome.
+        let expected = match (loaded, replaced) {
+            // The insert came first: the caller hit it; no load.
+            (5, None) => (0, 1, 0, 0, 1),
+            // The insert landed inside the flight: the loader's caller got
+            // its own value, which was not stored.
+            (100, None) => (1, 0, 1, 1, 1),
+            // The load completed (and stored 100) before the insert
+            // replaced it.
+            (100, Some(100)) => (1, 0, 1, 1, 2),
+            outcome => panic!("impossible (loaded, replaced) = {outcome:?}"),
+        };
+        assert_eq!(
+            (ran, s.hits, s.misses, s.loads, s.inserts),
+            expected,
+            "(loaded, replaced) = ({loaded}, {replaced:?})"
+        );
         assert_eq!(
             cache.peek(&1),
             Some(5),

@@ -266,3 +266,163 @@ fn an_async_loader_awaiting_its_own_key_panics() {
     assert_eq!(cache.loads_in_flight(), 0);
     assert_eq!(rt.block_on(cache.get_or_insert_async(1, async { 2 })), 2);
 }
+
+/// How a waiter in [`async_leader_panics_mid_load`] asks for the key.
+#[derive(Clone, Copy, Debug)]
+enum Caller {
+    /// A tokio task in `get_or_insert_async`.
+    Task,
+    /// A std thread in `get_or_insert_with`.
+    Thread,
+}
+
+/// Waits (without blocking the executor) until `cond` holds; panics after
+/// about 10 s, so a broken hand-over fails instead of hanging.
+async fn until(mut cond: impl FnMut() -> bool) {
+    for _ in 0..50_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    panic!("condition never held");
+}
+
+/// An async leader whose `init` panics after an await point, while
+/// `waiters` wait on the same key (each registered before the next starts,
+/// all before the panic). The panic reaches the leader's own task; the
+/// oldest waiter, and only it, runs its loader (waiter `i` would load
+/// `70 + i`), and every waiter gets its value.
+async fn async_leader_panics_mid_load(waiters: &[Caller]) {
+    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::new(8));
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let c = cache.clone();
+    let leader = tokio::spawn(async move {
+        c.get_or_insert_async(1, async move {
+            // Mid-load: suspended here until every waiter has registered.
+            released.await.unwrap();
+            panic!("async loader failed")
+        })
+        .await
+    });
+    until(|| cache.loads_in_flight() == 1).await;
+    let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut results: Vec<tokio::sync::oneshot::Receiver<u64>> = Vec::new();
+    for (i, &caller) in waiters.iter().enumerate() {
+        let (c, ran) = (cache.clone(), ran.clone());
+        let (send, result) = tokio::sync::oneshot::channel();
+        let value = 70 + i as u64;
+        match caller {
+            Caller::Task => drop(tokio::spawn(async move {
+                let v = c
+                    .get_or_insert_async(1, async {
+                        ran.lock().unwrap().push(i);
+                        yield_now().await;
+                        value
+                    })
+                    .await;
+                let _ = send.send(v);
+            })),
+            Caller::Thread => drop(std::thread::spawn(move || {
+                let v = c.get_or_insert_with(1, || {
+                    ran.lock().unwrap().push(i);
+                    value
+                });
+                let _ = send.send(v);
+            })),
+        }
+        results.push(result);
+        // Registered: a miss is counted under the shard lock that
+        // registers the waiter.
+        until(|| cache.stats().misses == 2 + i as u64).await;
+    }
+    assert!(
+        ran.lock().unwrap().is_empty(),
+        "nobody loaded before the panic"
+    );
+    release.send(()).unwrap();
+
+    let panic = leader.await.expect_err("the leader's task panicked");
+    assert!(panic.is_panic());
+    let panic = panic.into_panic();
+    assert_eq!(
+        panic.downcast_ref::<&str>(),
+        Some(&"async loader failed"),
+        "the panic reaches the leader's caller"
+    );
+    for (i, result) in results.into_iter().enumerate() {
+        let v = tokio::time::timeout(Duration::from_secs(10), result)
+            .await
+            .unwrap_or_else(|_| panic!("waiter {i} ({:?}) still waits", waiters[i]))
+            .unwrap_or_else(|_| panic!("waiter {i} ({:?}) panicked", waiters[i]));
+        assert_eq!(
+            v, 70,
+            "waiter {i} ({:?}) got the oldest's value",
+            waiters[i]
+        );
+    }
+    assert_eq!(*ran.lock().unwrap(), [0], "only the oldest waiter loaded");
+    let stats = cache.stats();
+    let n = waiters.len() as u64;
+    assert_eq!(
+        (
+            stats.misses,
+            stats.loads,
+            stats.load_failures,
+            stats.coalesced
+        ),
+        (1 + n, 1, 1, n - 1)
+    );
+    assert_eq!(cache.loads_in_flight(), 0);
+    cache.check_invariants();
+    assert_eq!(cache.peek(&1), Some(70));
+}
+
+#[test]
+fn async_leader_panic_hands_over_to_an_async_waiter_current_thread() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async_leader_panics_mid_load(&[Caller::Task; 3]));
+}
+
+#[test]
+fn async_leader_panic_hands_over_to_an_async_waiter_multi_thread() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async_leader_panics_mid_load(&[Caller::Task; 3]));
+}
+
+#[test]
+fn async_leader_panic_hands_over_to_a_sync_thread() {
+    // The sync thread is the oldest waiter: it takes over and its value
+    // wakes the async waiter behind it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async_leader_panics_mid_load(&[
+        Caller::Thread,
+        Caller::Task,
+    ]));
+}
+
+#[test]
+fn async_leader_panic_hands_over_to_an_async_waiter_before_a_sync_thread() {
+    // The async waiter is the oldest: it takes over, and the sync thread
+    // blocked behind it gets its value.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async_leader_panics_mid_load(&[
+        Caller::Task,
+        Caller::Thread,
+        Caller::Task,
+    ]));
+}

@@ -22,6 +22,37 @@ impl Rng {
     }
 }
 
+/// Checks that a one-shard LRU cache holds exactly the reference's entries
+/// in exactly the reference's recency order (most recent first), values
+/// included. `None` stands for a capacity-0 cache, which holds nothing.
+fn assert_recency_order(
+    cache: &Cache<u64, u64>,
+    reference: Option<&lru::LruCache<u64, u64>>,
+    context: &str,
+) {
+    let segments = cache.segments();
+    assert_eq!(segments.len(), 1, "one shard: {context}");
+    let [main, window, protected] = &segments[0];
+    // LRU keeps every entry in segment Main; the others are W-TinyLFU's.
+    assert!(
+        window.is_empty() && protected.is_empty(),
+        "LRU uses only segment Main: {context}"
+    );
+    // `LruCache::iter` yields most recent first, as `segments` does.
+    let theirs: Vec<(u64, u64)> =
+        reference.map_or_else(Vec::new, |r| r.iter().map(|(k, v)| (*k, *v)).collect());
+    let theirs_order: Vec<u64> = theirs.iter().map(|&(k, _)| k).collect();
+    assert_eq!(main, &theirs_order, "recency order: {context}");
+    // The values too (peek neither promotes nor counts, so the check does
+    // not disturb the run).
+    let ours: Vec<(u64, u64)> = main
+        .iter()
+        .map(|&k| (k, cache.peek(&k).expect("a listed key is cached")))
+        .collect();
+    assert_eq!(ours, theirs, "entries: {context}");
+    assert_eq!(cache.iter().count(), theirs.len(), "iter length: {context}");
+}
+
 /// Runs `steps` random operations on a one-shard cache of `capacity` and on
 /// the reference, comparing every answer.
 fn differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
@@ -95,13 +126,7 @@ fn differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
         if step % 16 == 0 {
             cache.check_invariants();
             // The whole recency order must match, not just membership.
-            if let Some(r) = reference.as_ref() {
-                let mut ours: Vec<(u64, u64)> = cache.iter().collect();
-                let mut theirs: Vec<(u64, u64)> = r.iter().map(|(k, v)| (*k, *v)).collect();
-                ours.sort_unstable();
-                theirs.sort_unstable();
-                assert_eq!(ours, theirs, "entries: {}", context());
-            }
+            assert_recency_order(&cache, reference.as_ref(), &context());
         }
     }
     cache.check_invariants();
@@ -139,6 +164,7 @@ fn recency_order_matches_lru_exactly() {
         cache.get(&k);
         reference.get(&k);
     }
+    assert_recency_order(&cache, Some(&reference), "after the touches");
     for k in capacity..capacity * 2 {
         cache.insert(k, k);
         let (evicted, _) = reference.push(k, k).expect("full");
@@ -148,6 +174,7 @@ fn recency_order_matches_lru_exactly() {
         );
         assert_eq!(cache.len(), capacity as usize);
     }
+    assert_recency_order(&cache, Some(&reference), "after the evictions");
 }
 
 /// Second-chance LRU, the policy of each shard of a multi-shard LRU cache,

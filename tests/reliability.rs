@@ -471,15 +471,91 @@ fn invalid_configurations_name_the_field() {
     assert_eq!(cache.capacity(), 1 << 40);
 }
 
+/// The documented default shard count, computed independently of the
+/// library: four shards per available core rounded up to a power of two (at
+/// most `MAX_SHARDS`), but no more than the largest power of two that leaves
+/// every shard `MIN_SHARD_CAPACITY` units, and at least one.
+fn expected_default_shards(capacity: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let wanted = (cores * 4).next_power_of_two().min(shardcache::MAX_SHARDS);
+    let mut by_size = 1usize;
+    while (by_size as u64 * 2)
+        .checked_mul(shardcache::MIN_SHARD_CAPACITY)
+        .is_some_and(|needed| needed <= capacity)
+    {
+        by_size *= 2;
+    }
+    wanted.min(by_size)
+}
+
 #[test]
 fn default_shard_count_keeps_small_caches_whole() {
-    assert_eq!(Cache::<u64, u64>::new(0).shards(), 1);
-    assert_eq!(Cache::<u64, u64>::new(1000).shards(), 1);
-    assert!(Cache::<u64, u64>::new(1 << 20).shards() >= 1);
-    for capacity in [1u64, 64, 127, 128, 1000, 1 << 17] {
-        let shards = shardcache::default_shards(capacity) as u64;
-        assert!(shards.is_power_of_two());
-        assert!(shards == 1 || capacity / shards >= shardcache::MIN_SHARD_CAPACITY);
+    let min = shardcache::MIN_SHARD_CAPACITY;
+    // Below two full shards' worth of capacity the cache stays one exact LRU.
+    for capacity in [0, 1, 64, 127, 128, min, 1000, 2 * min - 1] {
+        assert_eq!(
+            shardcache::default_shards(capacity),
+            1,
+            "capacity {capacity}"
+        );
+        assert_eq!(
+            Cache::<u64, u64>::new(capacity).shards(),
+            1,
+            "capacity {capacity}"
+        );
+    }
+    // Every core gives at least four shards, so two full shards' worth is
+    // enough to split.
+    assert_eq!(shardcache::default_shards(2 * min), 2);
+    assert_eq!(Cache::<u64, u64>::new(2 * min).shards(), 2);
+    // A large cache is split into the per-core count, not kept whole.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_core = (cores * 4).next_power_of_two();
+    assert_eq!(
+        Cache::<u64, u64>::new(1 << 20).shards(),
+        per_core.min(2048),
+        "2^20 units allow 2048 shards of {min}"
+    );
+    assert!(Cache::<u64, u64>::new(1 << 20).shards() >= 4);
+    for capacity in [
+        0u64,
+        1,
+        64,
+        127,
+        128,
+        1000,
+        1023,
+        1024,
+        1025,
+        3 * min,
+        4 * min - 1,
+        4 * min,
+        1 << 17,
+        1 << 20,
+        1 << 30,
+        1 << 40,
+        u64::MAX,
+    ] {
+        let shards = shardcache::default_shards(capacity);
+        assert_eq!(
+            shards,
+            expected_default_shards(capacity),
+            "capacity {capacity}"
+        );
+        assert!(shards.is_power_of_two(), "capacity {capacity}");
+        assert!(
+            shards == 1 || capacity / shards as u64 >= min,
+            "capacity {capacity}: {shards} shards leave less than {min} per shard"
+        );
+    }
+    // The builder uses the same rule when `shards` is unset.
+    for capacity in [1024u64, 4 * min, 1 << 17] {
+        let cache: Cache<u64, u64> = Cache::builder().capacity(capacity).build();
+        assert_eq!(
+            cache.shards(),
+            expected_default_shards(capacity),
+            "capacity {capacity}"
+        );
     }
 }
 

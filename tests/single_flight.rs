@@ -2,9 +2,11 @@
 //! recursion, lost updates, capacity 0, timeouts, and a stress mix.
 #![cfg(not(shardcache_loom))]
 
+use std::cell::Cell;
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
@@ -416,85 +418,324 @@ fn dropping_the_cache_while_loads_are_in_flight_is_safe() {
     );
 }
 
+/// A value that names its writer: `(key, writing thread, that thread's
+/// sequence number)`. Every value any thread hands the cache is distinct.
+type Tagged = (u64, u64, u64);
+
+/// What one stress thread did: the values it wrote (inserted or returned
+/// from a loader), the values it read back (with the key it asked for), and
+/// its counted lookups.
+#[derive(Default)]
+struct Log {
+    written: HashSet<Tagged>,
+    read: Vec<(u64, Tagged, &'static str)>,
+    /// Calls of `get` and the `get_or_insert*` family (peek/contains_key
+    /// are not counted by the cache).
+    lookups: u64,
+    /// `get` calls that returned `Some` (each is exactly one hit).
+    gets_some: u64,
+    /// `get` calls that returned `None` (each is exactly one miss).
+    gets_none: u64,
+    /// Loading calls whose own loader ran (each missed at least once).
+    own_loads: u64,
+    /// Calls of `insert`.
+    inserts: u64,
+}
+
+/// Checks every value read against every value written: each read of `key`
+/// returned exactly one of the values some thread wrote for `key`.
+fn check_reads_are_writes(logs: &[Log]) {
+    let written: HashSet<Tagged> = logs
+        .iter()
+        .flat_map(|l| l.written.iter().copied())
+        .collect();
+    let mut bad = Vec::new();
+    for log in logs {
+        for &(key, value, op) in &log.read {
+            if value.0 != key || !written.contains(&value) {
+                bad.push((op, key, value));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "values read are values written for their key; not so for (op, key, value) {:?}",
+        &bad[..bad.len().min(20)]
+    );
+}
+
 #[test]
 fn stress_mixed_operations_with_failing_loaders() {
     let capacity = 64;
-    let cache: Arc<Cache<u64, (u64, u64)>> =
+    let cache: Arc<Cache<u64, Tagged>> =
         Arc::new(Cache::builder().capacity(capacity).shards(4).build());
-    let seen_bad = Arc::new(Mutex::new(Vec::new()));
     let handles: Vec<_> = (0..8u64)
         .map(|t| {
-            let (cache, seen_bad) = (cache.clone(), seen_bad.clone());
+            let cache = cache.clone();
             thread::spawn(move || {
+                let mut log = Log::default();
                 let mut x = t * 0x9E37_79B9 + 1;
-                for _ in 0..4_000 {
+                for i in 0..4_000u64 {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
                     let key = x % 300;
-                    // Every value stored for `key` is (key, something).
-                    let check = |v: (u64, u64)| {
-                        if v.0 != key {
-                            seen_bad.lock().unwrap().push((key, v));
-                        }
+                    // The one value this step may write, whatever the op.
+                    let mine: Tagged = (key, t, i);
+                    // Set when this step's loader returns `mine`.
+                    let loaded = Cell::new(false);
+                    let load = || {
+                        loaded.set(true);
+                        mine
                     };
+                    // What a loading call returned, if it returned a value.
+                    let mut got: Option<(Tagged, &'static str)> = None;
                     match (x >> 20) % 8 {
-                        0 => drop(cache.insert(key, (key, t))),
-                        1 => drop(cache.remove(&key)),
-                        2 | 3 => {
-                            if let Some(v) = cache.get(&key) {
-                                check(v);
+                        0 => {
+                            log.written.insert(mine);
+                            log.inserts += 1;
+                            if let Some(old) = cache.insert(key, mine) {
+                                log.read.push((key, old, "insert (replaced)"));
                             }
                         }
-                        4 => check(cache.get_or_insert_with(key, || (key, 100 + t))),
+                        1 => {
+                            if let Some(old) = cache.remove(&key) {
+                                log.read.push((key, old, "remove"));
+                            }
+                        }
+                        2 | 3 => {
+                            log.lookups += 1;
+                            match cache.get(&key) {
+                                Some(v) => {
+                                    log.gets_some += 1;
+                                    log.read.push((key, v, "get"));
+                                }
+                                None => log.gets_none += 1,
+                            }
+                        }
+                        4 => {
+                            log.lookups += 1;
+                            got = Some((cache.get_or_insert_with(key, load), "get_or_insert_with"));
+                        }
                         5 => {
+                            log.lookups += 1;
+                            let panicked = Cell::new(false);
                             let r = catch_unwind(AssertUnwindSafe(|| {
                                 cache.get_or_insert_with(key, || {
                                     if x % 3 == 0 {
+                                        panicked.set(true);
                                         panic!("loader panic");
                                     }
-                                    (key, 200 + t)
+                                    load()
                                 })
                             }));
-                            if let Ok(v) = r {
-                                check(v);
+                            match r {
+                                Ok(v) => got = Some((v, "get_or_insert_with (may panic)")),
+                                Err(_) => assert!(panicked.get(), "only our own loader panics"),
+                            }
+                            if panicked.get() {
+                                log.own_loads += 1;
                             }
                         }
                         6 => {
-                            if let Ok(v) = cache.try_get_or_insert_with(key, || {
+                            log.lookups += 1;
+                            let failed = Cell::new(false);
+                            let r = cache.try_get_or_insert_with(key, || {
                                 if x % 2 == 0 {
+                                    failed.set(true);
                                     Err("fail")
                                 } else {
-                                    Ok((key, 300 + t))
+                                    Ok(load())
                                 }
-                            }) {
-                                check(v);
+                            });
+                            match r {
+                                Ok(v) => got = Some((v, "try_get_or_insert_with")),
+                                Err(e) => assert_eq!(*e, "fail"),
+                            }
+                            if failed.get() {
+                                log.own_loads += 1;
                             }
                         }
                         _ => {
-                            if let Ok(v) = cache.get_or_insert_with_timeout(
+                            log.lookups += 1;
+                            match cache.get_or_insert_with_timeout(
                                 key,
                                 Duration::from_micros(50),
-                                || (key, 400),
+                                load,
                             ) {
-                                check(v);
+                                Ok(v) => got = Some((v, "get_or_insert_with_timeout")),
+                                Err(Timeout) => {
+                                    assert!(
+                                        !loaded.get(),
+                                        "a caller whose loader ran gets its value"
+                                    )
+                                }
                             }
                         }
                     }
+                    if loaded.get() {
+                        // Our loader returned `mine`: it is a written value,
+                        // and our call returns exactly it.
+                        log.written.insert(mine);
+                        log.own_loads += 1;
+                        let (v, op) = got.expect("a call whose loader returned returns a value");
+                        assert_eq!(v, mine, "{op}: a leader gets its own loader's value");
+                    }
+                    if let Some((v, op)) = got {
+                        log.read.push((key, v, op));
+                    }
                     assert!(cache.len() <= capacity as usize);
                 }
+                log
             })
         })
         .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
-    assert!(
-        seen_bad.lock().unwrap().is_empty(),
-        "values read are values written"
-    );
+    let mut logs: Vec<Log> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // Whatever is left in the cache was written for its key too.
+    logs.push(Log {
+        read: cache
+            .iter()
+            .map(|(k, v)| (k, v, "left in the cache"))
+            .collect(),
+        ..Log::default()
+    });
+    check_reads_are_writes(&logs);
     assert_eq!(cache.loads_in_flight(), 0);
     cache.check_invariants();
     let stats = cache.stats();
     assert!(stats.loads > 0 && stats.load_failures > 0);
+    let sum = |f: fn(&Log) -> u64| logs.iter().map(f).sum::<u64>();
+    assert!(stats.hits >= sum(|l| l.gets_some), "{stats:?}");
+    assert!(
+        stats.misses >= sum(|l| l.gets_none) + sum(|l| l.own_loads),
+        "every get that found nothing and every call that ran its loader missed: {stats:?}"
+    );
+    assert_eq!(
+        stats.hits + stats.misses,
+        sum(|l| l.lookups),
+        "every counted lookup (get and the get_or_insert family) is one hit or one miss: {stats:?}"
+    );
+}
+
+/// `threads` threads doing only `get`, `insert` and `remove` on `keys` keys;
+/// the cache must count exactly one hit per `get` that returned a value and
+/// one miss per `get` that did not.
+fn lookups_counted_exactly(cache: Cache<u64, Tagged>, threads: u64, keys: u64) {
+    let cache = Arc::new(cache);
+    let barrier = Arc::new(Barrier::new(threads as usize));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (cache, barrier) = (cache.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut log = Log::default();
+                let mut x = (t + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
+                barrier.wait();
+                for i in 0..20_000u64 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let key = x % keys;
+                    match (x >> 32) % 20 {
+                        0..=11 => {
+                            log.lookups += 1;
+                            match cache.get(&key) {
+                                Some(v) => {
+                                    log.gets_some += 1;
+                                    log.read.push((key, v, "get"));
+                                }
+                                None => log.gets_none += 1,
+                            }
+                        }
+                        12..=16 => {
+                            let mine = (key, t, i);
+                            log.written.insert(mine);
+                            log.inserts += 1;
+                            if let Some(old) = cache.insert(key, mine) {
+                                log.read.push((key, old, "insert (replaced)"));
+                            }
+                        }
+                        _ => {
+                            if let Some(old) = cache.remove(&key) {
+                                log.read.push((key, old, "remove"));
+                            }
+                        }
+                    }
+                }
+                log
+            })
+        })
+        .collect();
+    let logs: Vec<Log> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    check_reads_are_writes(&logs);
+    cache.check_invariants();
+    let sum = |f: fn(&Log) -> u64| logs.iter().map(f).sum::<u64>();
+    let (gets, some, none) = (
+        sum(|l| l.lookups),
+        sum(|l| l.gets_some),
+        sum(|l| l.gets_none),
+    );
+    assert_eq!(gets, some + none);
+    // Both outcomes happened, so both counters are exercised.
+    assert!(some > 0 && none > 0, "{some} hits, {none} misses");
+    let stats = cache.stats();
+    assert_eq!(
+        stats.hits + stats.misses,
+        gets,
+        "one count per get: {stats:?}"
+    );
+    assert_eq!(
+        stats.hits, some,
+        "one hit per get that returned Some: {stats:?}"
+    );
+    assert_eq!(
+        stats.misses, none,
+        "one miss per get that returned None: {stats:?}"
+    );
+    // Every shard has room for an entry, so every insert stores.
+    assert_eq!(stats.inserts, sum(|l| l.inserts), "{stats:?}");
+    assert_eq!(stats.loads + stats.load_failures + stats.coalesced, 0);
+}
+
+#[test]
+fn get_counts_are_exact_under_concurrent_writes_with_default_shards() {
+    // Large enough for the default shard count to split it, so `get` runs
+    // under the shard read lock and counts atomically.
+    let cache: Cache<u64, Tagged> = Cache::new(4096);
+    assert!(cache.shards() > 1, "{} shards", cache.shards());
+    assert_eq!(cache.shards(), shardcache::default_shards(4096));
+    lookups_counted_exactly(cache, 8, 8192);
+}
+
+#[test]
+fn get_counts_are_exact_under_concurrent_writes_with_one_shard() {
+    // One shard: exact LRU, `get` under the write lock.
+    let cache: Cache<u64, Tagged> = Cache::builder().capacity(256).shards(1).build();
+    lookups_counted_exactly(cache, 8, 512);
+}
+
+/// A waiter that cannot receive its leader's error (another error type, here
+/// an infallible caller) starts over and loads itself; it is still one call,
+/// so one lookup: `hits + misses` counts calls (see `Stats`).
+#[test]
+fn a_waiter_that_starts_over_counts_one_lookup() {
+    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::new(8));
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let c = cache.clone();
+    let leader = thread::spawn(move || {
+        c.try_get_or_insert_with(1, || {
+            wait.recv().unwrap();
+            Err::<u64, _>("down")
+        })
+    });
+    eventually(|| cache.loads_in_flight() == 1);
+    let c = cache.clone();
+    let waiter = thread::spawn(move || c.get_or_insert_with(1, || 5));
+    eventually(|| cache.stats().misses == 2);
+    release.send(()).unwrap();
+    assert!(leader.join().unwrap().is_err());
+    assert_eq!(waiter.join().unwrap(), 5);
+    let stats = cache.stats();
+    assert_eq!(stats.loads, 1);
+    assert_eq!(stats.load_failures, 1);
+    assert_eq!(stats.hits + stats.misses, 2, "two calls: {stats:?}");
 }
