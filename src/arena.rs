@@ -6,7 +6,8 @@
 //! through the vacant slots, and the next insertion reuses it. Each node sits
 //! in one of three [`Segment`]s (the LRU policy uses only [`Segment::Main`];
 //! W-TinyLFU uses all three), recorded in two spare bits of its `prev` link,
-//! so a `u64 → u64` node is 24 bytes.
+//! beside the node's *referenced* mark (lazy promotion), so a `u64 → u64`
+//! node is 24 bytes.
 //!
 //! # Invariants
 //! Checked by [`Arena::validate`] (tests) and by `debug_assert!`s:
@@ -21,16 +22,18 @@
 
 use std::num::NonZeroU32;
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{LockedAtomicU32, Ordering};
 
 /// The "no node" index. Slot indices are below it.
-pub(crate) const NIL: u32 = (1 << 30) - 1;
+pub(crate) const NIL: u32 = (1 << 29) - 1;
 
 /// The most nodes one arena holds (one shard's entry count).
 pub(crate) const MAX_NODES: usize = NIL as usize;
 
 const SEGMENT_SHIFT: u32 = 30;
-const INDEX_MASK: u32 = (1 << SEGMENT_SHIFT) - 1;
+/// The referenced mark in a node's `prev` word.
+const MARK: u32 = 1 << 29;
+const INDEX_MASK: u32 = MARK - 1;
 
 /// A recency list within the arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,9 +63,13 @@ impl Segment {
 struct Node<K, V> {
     key: K,
     value: V,
-    /// Bits 0..30: the previous (more recent) node or `NIL`; bits 30..32:
-    /// the node's segment.
-    prev: u32,
+    /// Bits 0..29: the previous (more recent) node or `NIL`; bit 29: the
+    /// *referenced* mark; bits 30..32: the node's segment. Atomic only for
+    /// the mark: a hit under the shard's *read* lock sets it with a relaxed
+    /// `fetch_or`; every other access holds the write lock (through `&mut`,
+    /// or `&self` with no reader possible), so readers never see a link
+    /// change and no reader reads the mark.
+    prev: LockedAtomicU32,
     /// The next (less recent) node's index plus one (`NIL + 1` for none).
     /// Non-zero, so `Slot` needs no separate tag.
     next: NonZeroU32,
@@ -92,10 +99,6 @@ const EMPTY_LIST: Ends = Ends {
 /// A shard's entries and recency lists. See the module docs.
 pub(crate) struct Arena<K, V> {
     slots: Vec<Slot<K, V>>,
-    /// One *referenced* bit per slot (lazy promotion): set by hits under the
-    /// shard's read lock, hence atomic; read and cleared under its write
-    /// lock. 1/8 byte per entry.
-    marks: Vec<AtomicU64>,
     free: u32,
     /// Indexed by segment; four so that a 2-bit tag indexes it unchecked.
     lists: [Ends; 4],
@@ -108,11 +111,30 @@ pub(crate) struct Drained<K, V>(#[allow(dead_code)] Vec<Slot<K, V>>);
 
 #[inline]
 fn link(index: u32) -> NonZeroU32 {
-    // `index <= NIL < u32::MAX`, so `index + 1` is in 1..=2^30.
+    // `index <= NIL < u32::MAX`, so `index + 1` is in 1..=2^29.
     NonZeroU32::new(index + 1).unwrap_or(NonZeroU32::MIN)
 }
 
 impl<K, V> Node<K, V> {
+    /// The `prev` word: index, mark and segment.
+    #[inline]
+    fn prev_word(&self) -> u32 {
+        self.prev.load(Ordering::Relaxed)
+    }
+
+    /// Points `prev` at `index`, keeping the mark and the segment.
+    #[inline]
+    fn set_prev(&mut self, index: u32) {
+        let word = self.prev.get_mut();
+        *word = (*word & !INDEX_MASK) | index;
+    }
+
+    /// Makes the node a list head on `segment`, unmarked.
+    #[inline]
+    fn set_head_of(&mut self, segment: usize) {
+        *self.prev.get_mut() = NIL | ((segment as u32) << SEGMENT_SHIFT);
+    }
+
     /// The next node's index (or `NIL`).
     #[inline]
     fn next_index(&self) -> u32 {
@@ -129,7 +151,6 @@ impl<K, V> Arena<K, V> {
     pub(crate) fn new() -> Self {
         Arena {
             slots: Vec::new(),
-            marks: Vec::new(),
             free: NIL,
             lists: [EMPTY_LIST; 4],
             len: 0,
@@ -182,7 +203,7 @@ impl<K, V> Arena<K, V> {
     /// The segment a node is on.
     #[inline]
     pub(crate) fn segment(&self, index: u32) -> Segment {
-        Segment::from_bits(self.node(index).prev >> SEGMENT_SHIFT)
+        Segment::from_bits(self.node(index).prev_word() >> SEGMENT_SHIFT)
     }
 
     /// The least recently used node of a segment.
@@ -212,7 +233,7 @@ impl<K, V> Arena<K, V> {
         let node = Node {
             key,
             value,
-            prev: NIL,
+            prev: LockedAtomicU32::new(NIL),
             next: link(NIL),
         };
         let index = if self.free != NIL {
@@ -234,9 +255,6 @@ impl<K, V> Arena<K, V> {
                 self.slots.reserve_exact(target - cap);
             }
             self.slots.push(Slot::Occupied(node));
-            if self.slots.len() > self.marks.len() * 64 {
-                self.marks.push(AtomicU64::new(0));
-            }
             (self.slots.len() - 1) as u32
         };
         self.len += 1;
@@ -247,7 +265,6 @@ impl<K, V> Arena<K, V> {
     /// Unlinks a node, frees its slot and returns its entry.
     pub(crate) fn remove(&mut self, index: u32) -> (K, V) {
         self.unlink(index);
-        self.take_mark(index);
         let slot = std::mem::replace(&mut self.slots[index as usize], Slot::Vacant(self.free));
         self.free = index;
         self.len -= 1;
@@ -258,42 +275,41 @@ impl<K, V> Arena<K, V> {
     }
 
     /// Moves a node to the head of its own segment (the hit path: a direct
-    /// relink, the list's length unchanged).
+    /// relink, the list's length unchanged). Clears its mark.
     #[inline]
     pub(crate) fn touch(&mut self, index: u32) {
-        let node = self.node(index);
-        let segment = (node.prev >> SEGMENT_SHIFT) as usize;
+        let word = self.node(index).prev_word();
+        let segment = (word >> SEGMENT_SHIFT) as usize;
         let old_head = self.lists[segment].head;
         if old_head == index {
+            *self.node_mut(index).prev.get_mut() &= !MARK;
             return;
         }
         // Not the head, so it has a predecessor.
-        let prev = node.prev & INDEX_MASK;
-        let next = node.next_index();
+        let prev = word & INDEX_MASK;
+        let next = self.node(index).next_index();
         self.node_mut(prev).set_next(next);
         if next == NIL {
             self.lists[segment].tail = prev;
         } else {
-            let after = self.node_mut(next);
-            after.prev = (after.prev & !INDEX_MASK) | prev;
+            self.node_mut(next).set_prev(prev);
         }
         let node = self.node_mut(index);
-        node.prev = NIL | ((segment as u32) << SEGMENT_SHIFT);
+        node.set_head_of(segment);
         node.next = link(old_head);
-        let head = self.node_mut(old_head);
-        head.prev = (head.prev & !INDEX_MASK) | index;
+        self.node_mut(old_head).set_prev(index);
         self.lists[segment].head = index;
     }
 
     /// Marks a node as referenced (a hit under lazy promotion). Takes
-    /// `&self`: hits hold only the shard's read lock. No write when the
-    /// mark is already set, so a hot entry's word is not bounced between
-    /// cores.
+    /// `&self`: hits hold only the shard's read lock. The mark shares the
+    /// node's cache line, which the hit has just read; no write when it is
+    /// already set, so a hot entry's line is not bounced between cores.
     #[inline]
     pub(crate) fn mark(&self, index: u32) {
-        let (word, bit) = (index as usize / 64, 1u64 << (index % 64));
-        if self.marks[word].load(Ordering::Relaxed) & bit == 0 {
-            self.marks[word].fetch_or(bit, Ordering::Relaxed);
+        let prev = &self.node(index).prev;
+        if prev.load(Ordering::Relaxed) & MARK == 0 {
+            prev.fetch_or(MARK, Ordering::Relaxed);
         }
     }
 
@@ -301,14 +317,10 @@ impl<K, V> Arena<K, V> {
     /// the write lock, so no hit can race it.
     #[inline]
     pub(crate) fn take_mark(&mut self, index: u32) -> bool {
-        let (word, bit) = (index as usize / 64, 1u64 << (index % 64));
-        let value = self.marks[word].load(Ordering::Relaxed);
-        if value & bit != 0 {
-            self.marks[word].store(value & !bit, Ordering::Relaxed);
-            true
-        } else {
-            false
-        }
+        let word = self.node_mut(index).prev.get_mut();
+        let marked = *word & MARK != 0;
+        *word &= !MARK;
+        marked
     }
 
     /// Moves a node to the head of `segment`.
@@ -323,7 +335,6 @@ impl<K, V> Arena<K, V> {
         self.free = NIL;
         self.lists = [EMPTY_LIST; 4];
         self.len = 0;
-        self.marks = Vec::new();
         Drained(std::mem::take(&mut self.slots))
     }
 
@@ -336,6 +347,7 @@ impl<K, V> Arena<K, V> {
         }
     }
 
+    /// Links a node in at the head of `segment`, unmarked.
     #[inline]
     fn link_front(&mut self, index: u32, segment: Segment) {
         let list = &mut self.lists[segment as usize];
@@ -346,19 +358,19 @@ impl<K, V> Arena<K, V> {
         }
         list.len += 1;
         let node = self.node_mut(index);
-        node.prev = NIL | ((segment as u32) << SEGMENT_SHIFT);
+        node.set_head_of(segment as usize);
         node.next = link(old_head);
         if old_head != NIL {
-            let head = self.node_mut(old_head);
-            head.prev = (head.prev & !INDEX_MASK) | index;
+            self.node_mut(old_head).set_prev(index);
         }
     }
 
     #[inline]
     fn unlink(&mut self, index: u32) {
         let node = self.node(index);
-        let segment = (node.prev >> SEGMENT_SHIFT) as usize;
-        let prev = node.prev & INDEX_MASK;
+        let word = node.prev_word();
+        let segment = (word >> SEGMENT_SHIFT) as usize;
+        let prev = word & INDEX_MASK;
         let next = node.next_index();
         if prev == NIL {
             self.lists[segment].head = next;
@@ -368,8 +380,7 @@ impl<K, V> Arena<K, V> {
         if next == NIL {
             self.lists[segment].tail = prev;
         } else {
-            let after = self.node_mut(next);
-            after.prev = (after.prev & !INDEX_MASK) | prev;
+            self.node_mut(next).set_prev(prev);
         }
         self.lists[segment].len -= 1;
     }
@@ -389,7 +400,11 @@ impl<K, V> Arena<K, V> {
                 assert!(!seen[at as usize], "node {at} linked twice");
                 seen[at as usize] = true;
                 let node = self.node(at);
-                assert_eq!(node.prev & INDEX_MASK, prev, "prev link of {at} is wrong");
+                assert_eq!(
+                    node.prev_word() & INDEX_MASK,
+                    prev,
+                    "prev link of {at} is wrong"
+                );
                 assert_eq!(self.segment(at), segment, "segment tag of {at} is wrong");
                 prev = at;
                 at = node.next_index();

@@ -11,6 +11,7 @@ use crate::arena::MAX_NODES;
 use crate::cache::{share, Cache, Weigher};
 use crate::policy::{Policy, Shared};
 use crate::shard::Shard;
+use crate::stats::ReadCounters;
 use crate::sync::{Mutex, RwLock};
 
 /// The fewest capacity units a shard gets from the default shard count.
@@ -77,7 +78,7 @@ pub enum BuildError {
         capacity: u64,
     },
     /// A shard's share of the capacity is more entries than a shard can
-    /// index (2^30 − 1).
+    /// index (2^29 − 1).
     ShardTooLarge {
         /// The capacity asked for.
         capacity: u64,
@@ -290,6 +291,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             hasher: self.hasher,
             weigher: self.weigher,
             capacity: Mutex::new(capacity),
+            read_counters: ReadCounters::new(),
         })
     }
 

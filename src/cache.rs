@@ -16,7 +16,7 @@ use crossbeam_utils::CachePadded;
 use crate::builder::CacheBuilder;
 use crate::policy::Shared;
 use crate::shard::Shard;
-use crate::stats::{CacheInfo, Stats};
+use crate::stats::{CacheInfo, ReadCounters, Stats};
 use crate::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A weigher: the cost of an entry against the cache's capacity.
@@ -82,6 +82,8 @@ pub struct Cache<K, V, S = RandomState> {
     /// Whether `get` runs under the shard's read lock (multi-shard LRU: a
     /// hit only marks its entry). Fixed at build time.
     pub(crate) reads_shared: bool,
+    /// Hits and misses of the lookups that run under a read lock.
+    pub(crate) read_counters: ReadCounters,
 }
 
 impl<K: Hash + Eq, V: Clone> Cache<K, V, RandomState> {
@@ -99,7 +101,7 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V, RandomState> {
     /// ```
     ///
     /// # Panics
-    /// If `capacity` is too large to index (more than 2^30 − 1 entries per
+    /// If `capacity` is too large to index (more than 2^29 − 1 entries per
     /// shard); use [`Cache::builder`] and more shards.
     pub fn new(capacity: u64) -> Self {
         CacheBuilder::new().capacity(capacity).build()
@@ -173,10 +175,35 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     {
         let hash = self.hash(key);
         if self.reads_shared {
-            self.shard_read(hash).get_shared(hash, key)
+            let shard = self.shard_read(hash);
+            shard.note_shared_lookup(hash);
+            let found = shard.get_shared(hash, key);
+            drop(shard);
+            if found.is_some() {
+                self.read_counters.hit();
+            } else {
+                self.read_counters.miss();
+            }
+            found
         } else {
             self.get_exclusive(hash, key)
         }
+    }
+
+    /// A loading call's first look, on a lazily promoting cache: a hit
+    /// under the shard's read lock, counted; on a miss (not counted here)
+    /// the caller goes on to the write-locked path, which counts it.
+    #[inline]
+    pub(crate) fn shared_hit(&self, hash: u64, key: &K) -> Option<V> {
+        if !self.reads_shared {
+            return None;
+        }
+        let shard = self.shard_read(hash);
+        let found = shard.get_shared(hash, key)?;
+        shard.note_shared_lookup(hash);
+        drop(shard);
+        self.read_counters.hit();
+        Some(found)
     }
 
     /// `get` under the shard's write lock (one shard, or W-TinyLFU): out of
@@ -379,9 +406,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
         for shard in self.shards.iter() {
-            let counters = shard.read().all_counters();
+            let counters = shard.read().counters();
             counters.add_to(&mut stats);
         }
+        self.read_counters.add_to(&mut stats);
         stats
     }
 

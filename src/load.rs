@@ -281,8 +281,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         load: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, Miss<E>> {
         let hash = self.hash(&key);
+        if let Some(value) = self.shared_hit(hash, &key) {
+            return Ok(value);
+        }
+        // Only the first pass counts the lookup; a caller that starts over
+        // (its flight failed with another error type, or ended unfinished)
+        // is still one lookup.
+        let mut first = true;
         loop {
-            let step = self.shard(hash).get_or_join(hash, key);
+            let step = self.shard(hash).get_or_join(hash, key, first);
+            first = false;
             let (flight, id) = match step {
                 Step::Hit(value) => return Ok(value),
                 Step::Recursive => recursive_load(),
@@ -363,8 +371,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         F: Future<Output = Result<V, E>>,
     {
         let hash = self.hash(&key);
+        if let Some(value) = self.shared_hit(hash, &key) {
+            return Ok(value);
+        }
+        // Only the first pass counts the lookup; a caller that starts over
+        // (its flight failed with another error type, or ended unfinished)
+        // is still one lookup.
+        let mut first = true;
         loop {
-            let step = self.shard(hash).get_or_join(hash, key);
+            let step = self.shard(hash).get_or_join(hash, key, first);
+            first = false;
             let (flight, id) = match step {
                 Step::Hit(value) => return Ok(value),
                 Step::Recursive => recursive_load(),

@@ -3,7 +3,8 @@
 //!
 //! A `Shard` is changed only through `&mut`, that is with its write lock held
 //! (see `cache.rs`); the read lock serves `peek`, `contains` and, on lazily
-//! promoting shards, `get_shared`, whose only writes are atomic. Its methods never run a loader, never drop an entry (the
+//! promoting shards, `get_shared`, whose only write is a node's atomic mark.
+//! Its methods never run a loader, never drop an entry (the
 //! entries they remove come back as [`Garbage`] for the caller to drop after
 //! unlocking) and never block. The user code they may run is the key's
 //! `Hash` (to find an evicted or moved entry in the index), its `Eq`, and
@@ -28,7 +29,7 @@ use crate::arena::{Arena, Drained, Segment, MAX_NODES};
 use crate::flight::{Flight, FlightSlot};
 use crate::policy::{Policy, PolicyState, Shared};
 use crate::stats::Counters;
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::Arc;
 
 /// Entries and values removed under the lock, dropped by the caller after it
 /// has released the lock (so user `Drop` code never runs under it).
@@ -89,24 +90,9 @@ pub(crate) struct Shard<K, V> {
     weights: Option<Vec<u64>>,
     budget: u64,
     weight: u64,
+    /// Only read or written with the write lock held (lookups under the
+    /// read lock count in the cache's `ReadCounters`).
     pub(crate) counters: Counters,
-    /// Hits and misses counted by lookups under the read lock (lazy LRU).
-    pub(crate) read_counters: ReadCounters,
-}
-
-/// Counters updated under a shard's *read* lock, so atomic (relaxed). The
-/// write-locked operations keep using plain [`Counters`].
-#[derive(Default)]
-pub(crate) struct ReadCounters {
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-impl ReadCounters {
-    pub(crate) fn add_to(&self, counters: &mut Counters) {
-        counters.hits += self.hits.load(Ordering::Relaxed);
-        counters.misses += self.misses.load(Ordering::Relaxed);
-    }
 }
 
 impl<K: Eq + Hash, V> Shard<K, V> {
@@ -126,7 +112,6 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             budget,
             weight: 0,
             counters: Counters::default(),
-            read_counters: ReadCounters::default(),
         }
     }
 
@@ -140,11 +125,9 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         self.policy.reads_shared()
     }
 
-    /// Every counter, including those updated under the read lock.
-    pub(crate) fn all_counters(&self) -> Counters {
-        let mut counters = self.counters;
-        self.read_counters.add_to(&mut counters);
-        counters
+    /// The shard's counters (not those of lookups under the read lock).
+    pub(crate) fn counters(&self) -> Counters {
+        self.counters
     }
 
     pub(crate) fn weight(&self) -> u64 {
@@ -183,25 +166,38 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         Q: ?Sized + Eq,
         V: Clone,
     {
+        self.lookup(hash, key, true)
+    }
+
+    /// `get`, counting the outcome only if `count` (a loading call that
+    /// starts over was counted on its first pass).
+    #[inline]
+    fn lookup<Q>(&mut self, hash: u64, key: &Q, count: bool) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        V: Clone,
+    {
         self.policy
             .on_lookup(&mut self.arena, hash, self.weights.as_deref());
         match self.find(hash, key) {
             Some(index) => {
-                self.counters.hits += 1;
+                self.counters.hits += u64::from(count);
                 self.policy
                     .on_hit(&mut self.arena, index, hash, self.weights.as_deref());
                 Some(self.arena.value(index).clone())
             }
             None => {
-                self.counters.misses += 1;
+                self.counters.misses += u64::from(count);
                 None
             }
         }
     }
 
     /// Looks a key up under the shard's read lock, for a lazily promoting
-    /// (multi-shard LRU) shard: a hit marks its node; both outcomes are
-    /// counted atomically.
+    /// (multi-shard) shard: a hit marks its node. The caller counts the
+    /// outcome (in the cache's striped `ReadCounters`) and reports the
+    /// lookup to the policy ([`Shard::note_shared_lookup`]).
     #[inline]
     pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
@@ -209,17 +205,16 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         Q: ?Sized + Eq,
         V: Clone,
     {
-        match self.find(hash, key) {
-            Some(index) => {
-                self.read_counters.hits.fetch_add(1, Ordering::Relaxed);
-                self.arena.mark(index);
-                Some(self.arena.value(index).clone())
-            }
-            None => {
-                self.read_counters.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        let index = self.find(hash, key)?;
+        self.arena.mark(index);
+        Some(self.arena.value(index).clone())
+    }
+
+    /// Tells the policy of a lookup made under the read lock (W-TinyLFU's
+    /// tuner samples it).
+    #[inline]
+    pub(crate) fn note_shared_lookup(&self, hash: u64) {
+        self.policy.on_shared_lookup(hash);
     }
 
     /// Looks a key up without promoting or counting.
@@ -433,12 +428,14 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     // ---- single-flight: the shard's side of the protocol in flight.rs ----
 
     /// Looks `key` up for a caller that will load it on a miss: a hit
-    /// promotes; a miss joins the key's flight or starts one.
-    pub(crate) fn get_or_join(&mut self, hash: u64, key: K) -> Step<K, V>
+    /// promotes; a miss joins the key's flight or starts one. The lookup
+    /// is counted if `count` (the call's first pass; a caller that starts
+    /// over after a failed or abandoned flight was counted already).
+    pub(crate) fn get_or_join(&mut self, hash: u64, key: K, count: bool) -> Step<K, V>
     where
         V: Clone,
     {
-        if let Some(value) = self.get(hash, &key) {
+        if let Some(value) = self.lookup(hash, &key, count) {
             return Step::Hit(value);
         }
         if let Some(slot) = self.flights.find(hash, |slot| slot.key == key) {

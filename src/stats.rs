@@ -1,14 +1,23 @@
-//! Statistics: per-shard counters and the public snapshot.
+//! Statistics: per-shard counters, the striped counters of shared-lock
+//! lookups, and the public snapshot.
 //!
 //! Each shard counts its own events in plain integers, updated only while
-//! the shard lock is held (which the operation holds anyway), so counting adds
-//! no atomic traffic and no contention. [`Cache::stats`](crate::Cache::stats)
-//! sums the shards one lock at a time; the sum is therefore not a
-//! point-in-time snapshot across shards, but every field is exact for the
-//! events each shard had seen when it was read.
+//! its write lock is held (which the operation holds anyway), so counting
+//! adds no atomic traffic and no contention. Lookups that run under a shard's
+//! *read* lock (multi-shard LRU hits and misses) cannot write those plain
+//! integers; they count in [`ReadCounters`], atomics striped by thread over
+//! cache lines of their own, so two threads hitting the same shard do not
+//! also fight over a counter's line. [`Cache::stats`](crate::Cache::stats)
+//! sums the shards one lock at a time, then the stripes; the sum is
+//! therefore not a point-in-time snapshot across shards, but every field is
+//! exact for the events each part had seen when it was read.
 
 use std::fmt;
 use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::{thread_stripe, AtomicU64, Ordering};
 
 /// The counters of one shard. Only read or written with the shard lock held.
 #[derive(Clone, Copy, Debug, Default)]
@@ -33,6 +42,60 @@ impl Counters {
         stats.load_failures += self.load_failures;
         stats.coalesced += self.coalesced;
         stats.load_time += Duration::from_nanos(self.load_nanos);
+    }
+}
+
+/// Hits and misses of lookups made under a shard's read lock, striped by
+/// thread: one pair of relaxed atomics per stripe, each stripe on its own
+/// cache line. Every increment is an atomic add, so counts are exact
+/// whichever threads share a stripe.
+pub(crate) struct ReadCounters {
+    stripes: Box<[CachePadded<Stripe>]>,
+}
+
+#[derive(Default)]
+struct Stripe {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ReadCounters {
+    /// Twice as many stripes as cores (a power of two, 2 to 64), so the
+    /// threads a machine runs at once rarely share one.
+    pub(crate) fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let count = (cores * 2).next_power_of_two().clamp(2, 64);
+        ReadCounters {
+            stripes: (0..count)
+                .map(|_| CachePadded::new(Stripe::default()))
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn stripe(&self) -> &Stripe {
+        // `stripes.len()` is a power of two, so the index is in bounds.
+        &self.stripes[thread_stripe(self.stripes.len())]
+    }
+
+    /// Counts a hit.
+    #[inline]
+    pub(crate) fn hit(&self) {
+        self.stripe().hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a miss.
+    #[inline]
+    pub(crate) fn miss(&self) {
+        self.stripe().misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds every stripe's counts to `stats`.
+    pub(crate) fn add_to(&self, stats: &mut Stats) {
+        for stripe in self.stripes.iter() {
+            stats.hits += stripe.hits.load(Ordering::Relaxed);
+            stats.misses += stripe.misses.load(Ordering::Relaxed);
+        }
     }
 }
 

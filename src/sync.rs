@@ -21,6 +21,28 @@ mod imp {
     pub(crate) use std::thread_local;
     use std::time::Duration;
 
+    /// This thread's stripe among `count` (a power of two) stripes of a
+    /// striped counter: threads take consecutive numbers the first time
+    /// they ask, so the first `count` threads never share a stripe.
+    #[inline]
+    pub(crate) fn thread_stripe(count: usize) -> usize {
+        use std::cell::Cell;
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        std::thread_local! {
+            static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+        }
+        let stripe = STRIPE.with(|s| {
+            let mut stripe = s.get();
+            if stripe == usize::MAX {
+                stripe = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+                s.set(stripe);
+            }
+            stripe
+        });
+        stripe & (count - 1)
+    }
+
     /// A mutual-exclusion lock that ignores poisoning.
     #[derive(Debug, Default)]
     pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
@@ -101,6 +123,13 @@ mod imp {
     pub(crate) use loom::thread_local;
     use std::time::Duration;
 
+    /// Under loom every thread uses stripe 0: the counters stay exact (they
+    /// are atomic) and the models stay small.
+    #[inline]
+    pub(crate) fn thread_stripe(_count: usize) -> usize {
+        0
+    }
+
     /// loom's mutex behind the std side's signatures. (loom 0.7 never
     /// reports poison, so the `unwrap_or_else` only keeps the two sides
     /// alike.)
@@ -180,3 +209,14 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// An atomic that loom does not model, for the arena nodes' link words. The
+/// only access that can race is a reader's relaxed `fetch_or` of a node's
+/// referenced mark under the shard's *read* lock; every other access holds
+/// the *write* lock, whose acquisition orders it after those readers, and no
+/// reader reads what another reader wrote. loom's atomic would make every
+/// link update of every model a scheduling point (and grow each node), for
+/// no interleaving the shard lock does not already decide; the model of the
+/// read path (`loom-tests/read_path.rs`) still explores the marks through
+/// the lock.
+pub(crate) use std::sync::atomic::AtomicU32 as LockedAtomicU32;

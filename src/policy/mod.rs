@@ -77,6 +77,17 @@ impl Shared {
     fn sampled(&self, hash: u64) -> bool {
         Tuner::sampled(self.shift.load(Ordering::Relaxed), hash)
     }
+
+    /// Feeds a looked-up key to the tuner if it is sampled, and publishes
+    /// the tuner's decision.
+    #[inline]
+    fn on_lookup(&self, hash: u64) {
+        if self.sampled(hash) {
+            let mut tuner = self.tuner.lock();
+            tuner.on_get(hash);
+            self.fraction.store(tuner.fraction(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// A shard's policy state.
@@ -88,10 +99,18 @@ pub(crate) enum PolicyState {
     /// a large shard) at a measured cost of well under a point of hit ratio
     /// (`tests/hit_ratio.rs`). A one-shard cache keeps exact LRU.
     Lru { lazy: bool },
+    /// W-TinyLFU. `lazy` (caches of more than one shard), as for LRU: a
+    /// hit only marks its node, under the shard's read lock, and the hit is
+    /// applied (counted in the sketch, the node promoted) when the node
+    /// next reaches the tail of its segment, where the policy looks for a
+    /// candidate or a victim. A marked node is never evicted or duelled
+    /// with its hit still pending. A one-shard cache applies every hit at
+    /// once (exact W-TinyLFU, as the reference model checks).
     TinyLfu {
         lfu: Box<TinyLfu>,
         /// `None` for a cache of capacity 0 (nothing to tune).
         shared: Option<Arc<Shared>>,
+        lazy: bool,
     },
 }
 
@@ -111,6 +130,7 @@ impl PolicyState {
                     tuner::INITIAL_FRACTION,
                 )),
                 shared,
+                lazy: shards > 1,
             },
         }
     }
@@ -131,14 +151,25 @@ impl PolicyState {
         if let PolicyState::TinyLfu {
             lfu,
             shared: Some(shared),
+            ..
         } = self
         {
-            if shared.sampled(hash) {
-                let mut tuner = shared.tuner.lock();
-                tuner.on_get(hash);
-                shared.fraction.store(tuner.fraction(), Ordering::Relaxed);
-            }
+            shared.on_lookup(hash);
             lfu.set_fraction(arena, shared.fraction.load(Ordering::Relaxed), w);
+        }
+    }
+
+    /// A lookup of `hash` under the shard's read lock (lazy shards): the
+    /// tuner still sees sampled keys; the window decision is applied on
+    /// the shard's next write.
+    #[inline]
+    pub(crate) fn on_shared_lookup(&self, hash: u64) {
+        if let PolicyState::TinyLfu {
+            shared: Some(shared),
+            ..
+        } = self
+        {
+            shared.on_lookup(hash);
         }
     }
 
@@ -153,7 +184,9 @@ impl PolicyState {
     ) {
         match self {
             PolicyState::Lru { lazy: false } => arena.touch(index),
-            PolicyState::Lru { lazy: true } => arena.mark(index),
+            PolicyState::Lru { lazy: true } | PolicyState::TinyLfu { lazy: true, .. } => {
+                arena.mark(index)
+            }
             PolicyState::TinyLfu { lfu, .. } => lfu.on_hit(arena, index, hash, w),
         }
     }
@@ -163,6 +196,7 @@ impl PolicyState {
         if let PolicyState::TinyLfu {
             lfu,
             shared: Some(shared),
+            ..
         } = self
         {
             if shared.sampled(hash) {
@@ -201,10 +235,13 @@ impl PolicyState {
     }
 
     /// Whether lookups may run under the shard's read lock: a hit then only
-    /// marks its node (lazy LRU).
+    /// marks its node (lazy LRU and lazy W-TinyLFU).
     #[inline]
     pub(crate) fn reads_shared(&self) -> bool {
-        matches!(self, PolicyState::Lru { lazy: true })
+        matches!(
+            self,
+            PolicyState::Lru { lazy: true } | PolicyState::TinyLfu { lazy: true, .. }
+        )
     }
 
     /// Whether the shard makes room before linking a new entry in (LRU:

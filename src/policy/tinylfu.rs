@@ -155,6 +155,70 @@ impl TinyLfu {
             .or_else(|| arena.tail(Segment::Protected))
     }
 
+    /// Applies the hit a lazily promoting shard recorded as the node's
+    /// mark, now that the node reached a tail: if marked, the mark is
+    /// cleared and the hit counted in the sketch; returns whether it was.
+    /// (Never true on exact shards, which do not mark.) The key is hashed
+    /// after the mark is taken and before anything moves, so a panicking
+    /// `Hash` costs a mark and nothing else.
+    fn take_hit<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        index: u32,
+        hash_of: &impl Fn(&K) -> u64,
+    ) -> bool {
+        if !arena.take_mark(index) {
+            return false;
+        }
+        self.sketch.increment(hash_of(arena.key(index)));
+        true
+    }
+
+    /// The window's least recent node that was not hit since it last
+    /// reached the tail: a marked tail gets its hit applied, as an exact
+    /// shard would have at the hit (counted, moved to the window's head).
+    fn window_candidate<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        hash_of: &impl Fn(&K) -> u64,
+    ) -> Option<u32> {
+        loop {
+            // Terminates: each pass clears a mark.
+            let tail = arena.tail(Segment::Window)?;
+            if !self.take_hit(arena, tail, hash_of) {
+                return Some(tail);
+            }
+            arena.touch(tail);
+        }
+    }
+
+    /// Main's victim, after applying the hits marked on the nodes that
+    /// reach its tail: a marked probation tail is promoted to protected (as
+    /// a hit on an exact shard is), a marked protected tail (probation
+    /// empty) moves to protected's head.
+    fn main_candidate<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        hash_of: &impl Fn(&K) -> u64,
+        w: Weights<'_>,
+    ) -> Option<u32> {
+        loop {
+            // Terminates: each pass clears a mark, and demotion keeps them.
+            let victim = Self::main_victim(arena)?;
+            if !self.take_hit(arena, victim, hash_of) {
+                return Some(victim);
+            }
+            if arena.segment(victim) == Segment::Main {
+                self.place(arena, victim, Segment::Protected, w);
+                if self.held(Segment::Protected) > self.protected_target {
+                    self.demote_overflow(arena, w);
+                }
+            } else {
+                arena.touch(victim);
+            }
+        }
+    }
+
     fn xorshift64(&mut self) -> u64 {
         let mut x = self.rng;
         x ^= x << 13;
@@ -245,6 +309,10 @@ impl TinyLfu {
     /// window is over its target its least recent node duels main's victim
     /// (the winner of an admission moves to probation's head first);
     /// otherwise main's victim goes, or the window's when main is empty.
+    /// On a lazily promoting shard the hits marked on the nodes reaching
+    /// those tails are applied first (see `window_candidate` and
+    /// `main_candidate`); elsewhere nothing is marked and this is exact
+    /// W-TinyLFU.
     pub(crate) fn victim<K, V>(
         &mut self,
         arena: &mut Arena<K, V>,
@@ -252,8 +320,8 @@ impl TinyLfu {
         w: Weights<'_>,
     ) -> Option<u32> {
         if self.held(Segment::Window) > self.window_size() {
-            let candidate = arena.tail(Segment::Window)?;
-            let Some(victim) = Self::main_victim(arena) else {
+            let candidate = self.window_candidate(arena, hash_of)?;
+            let Some(victim) = self.main_candidate(arena, hash_of, w) else {
                 return Some(candidate);
             };
             let (c, v) = (hash_of(arena.key(candidate)), hash_of(arena.key(victim)));
@@ -264,7 +332,10 @@ impl TinyLfu {
                 Some(candidate)
             }
         } else {
-            Self::main_victim(arena).or_else(|| arena.tail(Segment::Window))
+            match self.main_candidate(arena, hash_of, w) {
+                Some(victim) => Some(victim),
+                None => self.window_candidate(arena, hash_of),
+            }
         }
     }
 
