@@ -15,7 +15,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::builder::CacheBuilder;
 use crate::policy::Shared;
-use crate::shard::Shard;
+use crate::shard::{Garbage, Shard};
 use crate::stats::{CacheInfo, ReadCounters, Stats};
 use crate::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -277,9 +277,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     pub fn insert(&self, key: K, value: V) -> Option<V> {
         let hash = self.hash(&key);
         let weight = self.weigh(&key, &value);
-        let mut garbage = self
-            .shard(hash)
-            .insert(hash, key, value, weight, &|k: &K| self.hash(k));
+        // Declared before the guard: dropped after it, even by a panic.
+        let mut garbage = Garbage::new();
+        self.shard(hash).insert(
+            hash,
+            key,
+            value,
+            weight,
+            &|k: &K| self.hash(k),
+            &mut garbage,
+        );
         garbage.take_replaced()
     }
 
@@ -373,7 +380,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         }
         for (i, shard) in self.shards.iter().enumerate() {
             let budget = share(capacity, self.shards.len(), i);
-            let garbage = shard.write().set_budget(budget, &|k: &K| self.hash(k));
+            let mut garbage = Garbage::new();
+            shard
+                .write()
+                .set_budget(budget, &|k: &K| self.hash(k), &mut garbage);
             drop(garbage);
         }
     }

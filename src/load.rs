@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::Cache;
 use crate::flight::{Flight, LoadingScope, SharedError, Wait};
-use crate::shard::Step;
+use crate::shard::{Garbage, Step};
 use crate::sync::Arc;
 
 /// The error of [`Cache::get_or_insert_with_timeout`]: the caller waited for
@@ -460,15 +460,25 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                 // Clone before locking: `V::clone` is user code.
                 let stored = value.clone();
                 let shared = value.clone();
-                let (garbage, wakers) = {
+                // Declared before the guard: dropped after it, even by a panic.
+                let mut garbage = Garbage::new();
+                let wakers = {
                     let mut shard = self.shard(hash);
                     let weight = match (&self.weigher, shard.flight_key(hash, flight)) {
                         (Some(weigher), Some(key)) => weigher(key, &stored),
                         _ => 1,
                     };
-                    shard.complete_flight(hash, flight, stored, shared, weight, nanos, &|k: &K| {
-                        self.hash(k)
-                    })
+                    let hash_of = |k: &K| self.hash(k);
+                    shard.complete_flight(
+                        hash,
+                        flight,
+                        stored,
+                        shared,
+                        weight,
+                        nanos,
+                        &hash_of,
+                        &mut garbage,
+                    )
                 };
                 wakers.wake(flight);
                 drop(garbage);

@@ -32,8 +32,15 @@ use crate::stats::Counters;
 use crate::sync::Arc;
 
 /// Entries and values removed under the lock, dropped by the caller after it
-/// has released the lock (so user `Drop` code never runs under it).
+/// has released the lock (so user `Drop` code never runs under it). The
+/// caller owns it from before it locks, so that if user code panics under
+/// the lock (a key's `Hash` or `Eq`), unwinding releases the lock first and
+/// drops what was collected, the incoming entry included, after.
 pub(crate) struct Garbage<K, V> {
+    /// The entry being stored, parked here until it is linked in.
+    pending: Option<(K, V)>,
+    /// A completed load's value for its waiters, parked likewise.
+    shared: Option<V>,
     first: Option<(K, V)>,
     rest: Vec<(K, V)>,
     /// The value an insert replaced (handed back to the caller).
@@ -45,6 +52,8 @@ pub(crate) struct Garbage<K, V> {
 impl<K, V> Garbage<K, V> {
     pub(crate) fn new() -> Self {
         Garbage {
+            pending: None,
+            shared: None,
             first: None,
             rest: Vec::new(),
             value: None,
@@ -253,7 +262,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         }
     }
 
-    /// Inserts or replaces an entry of weight `weight`, evicting as needed.
+    /// Inserts or replaces an entry of weight `weight`, evicting as needed;
+    /// what it removes goes to `garbage`.
     pub(crate) fn insert(
         &mut self,
         hash: u64,
@@ -261,22 +271,29 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         value: V,
         weight: u64,
         hash_of: &impl Fn(&K) -> u64,
-    ) -> Garbage<K, V> {
-        self.supersede(hash, &key);
-        self.store(hash, key, value, weight, hash_of)
+        garbage: &mut Garbage<K, V>,
+    ) {
+        let pending = garbage.pending.insert((key, value));
+        self.supersede(hash, &pending.0);
+        self.store(hash, weight, hash_of, garbage);
     }
 
+    /// Stores the entry parked in `garbage.pending`.
     fn store(
         &mut self,
         hash: u64,
-        key: K,
-        value: V,
         weight: u64,
         hash_of: &impl Fn(&K) -> u64,
-    ) -> Garbage<K, V> {
-        let mut garbage = Garbage::new();
-        let existing = self.find(hash, &key);
+        garbage: &mut Garbage<K, V>,
+    ) {
+        let Some((key, _)) = &garbage.pending else {
+            unreachable!("shardcache: store without an entry")
+        };
+        let existing = self.find(hash, key);
         if weight > self.budget {
+            let Some((key, value)) = garbage.pending.take() else {
+                unreachable!()
+            };
             // Heavier than the whole shard: not stored, evicts nothing; an
             // older value for the key is stale, so it goes.
             garbage.push((key, value));
@@ -285,13 +302,17 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                 garbage.key = Some(old_key);
                 garbage.value = Some(old_value);
             }
-            return garbage;
+            return;
         }
         self.counters.inserts += 1;
         self.policy
             .on_store(&mut self.arena, hash, self.weights.as_deref());
         match existing {
             Some(index) => {
+                let Some((key, value)) = garbage.pending.take() else {
+                    unreachable!()
+                };
+                garbage.key = Some(key);
                 garbage.value = Some(std::mem::replace(self.arena.value_mut(index), value));
                 if let Some(weights) = &mut self.weights {
                     let old = std::mem::replace(&mut weights[index as usize], weight);
@@ -305,11 +326,15 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             None => {
                 if self.policy.makes_room_first() {
                     // LRU: room first, so the newcomer is never a candidate.
-                    self.evict_to(self.budget - weight, hash_of, &mut garbage);
+                    self.evict_to(self.budget - weight, hash_of, garbage);
                 }
                 if self.table.len() == self.table.capacity() {
                     self.grow_table(hash_of);
                 }
+                // No user code runs from here until the entry is linked in.
+                let Some((key, value)) = garbage.pending.take() else {
+                    unreachable!()
+                };
                 let index =
                     self.arena
                         .insert(self.policy.entry_segment(), key, value, self.slot_limit());
@@ -328,9 +353,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         }
         // W-TinyLFU decides with the newcomer in the window; a weighted
         // update may have grown an entry.
-        self.evict_to(self.budget, hash_of, &mut garbage);
+        self.evict_to(self.budget, hash_of, garbage);
         self.policy.settle(&mut self.arena, self.weights.as_deref());
-        garbage
     }
 
     /// Evicts the policy's victims until the shard weighs at most `target`
@@ -407,18 +431,17 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         garbage
     }
 
-    /// Changes the budget, evicting down to it.
+    /// Changes the budget, evicting down to it into `garbage`.
     pub(crate) fn set_budget(
         &mut self,
         budget: u64,
         hash_of: &impl Fn(&K) -> u64,
-    ) -> Garbage<K, V> {
+        garbage: &mut Garbage<K, V>,
+    ) {
         self.budget = budget;
         self.policy.set_budget(budget);
-        let mut garbage = Garbage::new();
-        self.evict_to(budget, hash_of, &mut garbage);
+        self.evict_to(budget, hash_of, garbage);
         self.policy.settle(&mut self.arena, self.weights.as_deref());
-        garbage
     }
 
     pub(crate) fn for_each(&self, f: impl FnMut(u32, &K, &V)) {
@@ -487,20 +510,26 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         weight: u64,
         load_nanos: u64,
         hash_of: &impl Fn(&K) -> u64,
-    ) -> (Garbage<K, V>, crate::flight::Wakers) {
-        let mut garbage = Garbage::new();
+        garbage: &mut Garbage<K, V>,
+    ) -> crate::flight::Wakers {
+        // Parked in `garbage` while the store may run user code.
+        garbage.shared = Some(shared);
         match self.take_flight(hash, flight) {
             Some(slot) if !slot.superseded => {
-                garbage = self.store(hash, slot.key, stored, weight, hash_of);
+                garbage.pending = Some((slot.key, stored));
+                self.store(hash, weight, hash_of, garbage);
             }
             Some(slot) => garbage.push((slot.key, stored)),
             None => garbage.value = Some(stored),
         }
         self.counters.loads += 1;
         self.counters.load_nanos += load_nanos;
+        let Some(shared) = garbage.shared.take() else {
+            unreachable!()
+        };
         let (served, wakers) = flight.finish_ready(shared);
         self.counters.coalesced += served;
-        (garbage, wakers)
+        wakers
     }
 
     /// Ends a flight whose load failed with `error`.

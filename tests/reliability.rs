@@ -253,6 +253,81 @@ fn a_panic_while_hashing_an_eviction_victim_changes_nothing() {
     cache.check_invariants();
 }
 
+/// A value whose drop checks, from another thread and with a time limit,
+/// that its cache is not locked at that moment (so a failure is a count, not
+/// a hung test).
+#[derive(Clone)]
+struct LockProbe {
+    cache: std::sync::Weak<Cache<Bomb, LockProbe>>,
+    blocked: Arc<AtomicUsize>,
+}
+
+impl Drop for LockProbe {
+    fn drop(&mut self) {
+        let Some(cache) = self.cache.upgrade() else {
+            return;
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            cache.len();
+            let _ = done.send(());
+        });
+        if finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_err()
+        {
+            self.blocked.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn a_panic_while_hashing_a_victim_drops_the_entries_after_unlocking() {
+    let armed = Arc::new(AtomicBool::new(false));
+    let blocked = Arc::new(AtomicUsize::new(0));
+    let cache: Arc<Cache<Bomb, LockProbe>> =
+        Arc::new(Cache::builder().capacity(3).shards(1).build());
+    let probe = LockProbe {
+        cache: Arc::downgrade(&cache),
+        blocked: blocked.clone(),
+    };
+    for i in 0..3 {
+        cache.insert(Bomb(i, armed.clone()), probe.clone());
+    }
+    armed.store(true, Ordering::SeqCst);
+    // Key 0 is the LRU victim: hashing it under the lock panics, and the
+    // incoming entry is dropped by the unwinding.
+    let incoming = probe.clone();
+    assert!(catch_unwind(AssertUnwindSafe(
+        || cache.insert(Bomb(5, armed.clone()), incoming)
+    ))
+    .is_err());
+    assert_eq!(
+        blocked.load(Ordering::SeqCst),
+        0,
+        "a value was dropped under the shard lock"
+    );
+    armed.store(false, Ordering::SeqCst);
+    cache.check_invariants();
+    assert_eq!(cache.len(), 3);
+    // The same through a completed load that must evict.
+    armed.store(true, Ordering::SeqCst);
+    let loaded = probe.clone();
+    assert!(catch_unwind(AssertUnwindSafe(|| {
+        cache.get_or_insert_with(Bomb(6, armed.clone()), || loaded)
+    }))
+    .is_err());
+    assert_eq!(
+        blocked.load(Ordering::SeqCst),
+        0,
+        "a loaded value was dropped under the shard lock"
+    );
+    armed.store(false, Ordering::SeqCst);
+    cache.check_invariants();
+    drop(probe);
+    assert_eq!(blocked.load(Ordering::SeqCst), 0);
+}
+
 #[test]
 fn a_panicking_weigher_leaves_the_cache_usable() {
     let cache: Cache<u64, u64> = Cache::builder()
