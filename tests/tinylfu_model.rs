@@ -223,3 +223,91 @@ fn set_capacity_resizes_the_sketch() {
     assert!(cache.len() <= 1_000);
     cache.check_invariants();
 }
+
+/// Caches of several shards take W-TinyLFU hits lazily (a mark under the
+/// read lock, applied when the node reaches a tail). Random operations on
+/// such a cache: every read returns the value last written for its key,
+/// the lists stay consistent, the cache stays within its capacity, every
+/// `get` is counted once, and the hot half of the keys (hit far more often)
+/// is what the cache holds at the end.
+#[test]
+fn lazy_hits_on_several_shards_keep_the_cache_consistent() {
+    let capacity = 4_096u64;
+    let cache: Cache<u64, u64, Fixed> = Cache::builder()
+        .capacity(capacity)
+        .shards(4)
+        .policy(Policy::TinyLfu)
+        .hasher(fixed())
+        .build();
+    let mut written = std::collections::HashMap::new();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut gets, mut found) = (0u64, 0u64);
+    for step in 0..200_000u64 {
+        let r = rng.next();
+        // Keys 0..2048 are hot (seven draws in eight), 2048..65536 cold.
+        let key = if r % 8 != 0 {
+            (r >> 8) % 2_048
+        } else {
+            2_048 + (r >> 8) % 63_488
+        };
+        match (r >> 40) % 10 {
+            0 => {
+                cache.insert(key, step);
+                written.insert(key, step);
+            }
+            1 => {
+                cache.remove(&key);
+                written.remove(&key);
+            }
+            _ => {
+                gets += 1;
+                match cache.get(&key) {
+                    Some(value) => {
+                        found += 1;
+                        assert_eq!(Some(&value), written.get(&key), "stale value for {key}");
+                    }
+                    None => {
+                        // Read-through, as a service would.
+                        cache.insert(key, step);
+                        written.insert(key, step);
+                    }
+                }
+            }
+        }
+        assert!(cache.len() as u64 <= capacity);
+        if step % 5_000 == 0 {
+            cache.check_invariants();
+        }
+    }
+    cache.check_invariants();
+    let stats = cache.stats();
+    assert_eq!(stats.hits + stats.misses, gets, "every get counted once");
+    assert_eq!(stats.hits, found);
+
+    // Then hits alone must keep a hot set: half the lookups go to 1,024 hot
+    // keys (all cached, so they only ever hit), half to keys never seen
+    // before. Only the lazily applied hits tell the policy the hot keys are
+    // hot; without them the one-off keys would push the hot set out.
+    for k in 0..1_024u64 {
+        cache.insert(k, k);
+    }
+    let mut fresh = 1u64 << 40;
+    for _ in 0..400_000u64 {
+        let r = rng.next();
+        let key = if r % 2 == 0 {
+            (r >> 8) % 1_024
+        } else {
+            fresh += 1;
+            fresh
+        };
+        if cache.get(&key).is_none() {
+            cache.insert(key, key);
+        }
+    }
+    cache.check_invariants();
+    let hot_kept = (0..1_024u64).filter(|k| cache.contains_key(k)).count();
+    assert!(
+        hot_kept >= 1_000,
+        "hits kept only {hot_kept} of 1024 hot keys"
+    );
+}
