@@ -128,6 +128,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// - A loader may itself call the cache for other keys (a memoized
     ///   recursion). Asking for its own key, on the same thread, directly or
     ///   through other loaders, would deadlock, so it panics instead.
+    /// - Dropping the cache while loads are in flight is safe: every caller
+    ///   in a load borrows the cache, so the last `Arc` can only go once
+    ///   they have all returned, and the flight records go with it.
+    /// - Each call counts one lookup in [`stats`](Self::stats), a hit or a
+    ///   miss, even when it starts over after another caller's failed or
+    ///   abandoned load.
     ///
     /// # Panics
     /// When `load` panics (the panic is resumed), or on the recursive load

@@ -7,8 +7,9 @@
 //! every epoch it moves one step toward the shadow with the best decayed hit
 //! count, if that score leads the current fraction's by more than 1%. One
 //! tuner serves every shard of a cache (behind its own lock, taken after the
-//! shard lock and only for sampled keys); the decision is published in an
-//! atomic that each shard applies on its next access.
+//! shard lock, only for sampled keys and only if free: a busy tuner drops
+//! the sample); the decision is published in an atomic that each shard
+//! applies on its next access.
 
 use hashbrown::HashTable;
 
