@@ -323,10 +323,13 @@ impl<K, V> Arena<K, V> {
         marked
     }
 
-    /// Moves a node to the head of `segment`.
+    /// Moves a node to the head of `segment`, keeping its mark (a hit not
+    /// yet applied stays pending).
     pub(crate) fn move_to(&mut self, index: u32, segment: Segment) {
+        let mark = self.node(index).prev_word() & MARK;
         self.unlink(index);
         self.link_front(index, segment);
+        *self.node_mut(index).prev.get_mut() |= mark;
     }
 
     /// Empties the arena. The old slots come back so that the caller drops

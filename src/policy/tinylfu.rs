@@ -203,16 +203,15 @@ impl TinyLfu {
         w: Weights<'_>,
     ) -> Option<u32> {
         loop {
-            // Terminates: each pass clears a mark, and demotion keeps them.
+            // Terminates: each pass clears a mark (moves keep marks, and
+            // promotion happens only after the mark is taken).
             let victim = Self::main_victim(arena)?;
             if !self.take_hit(arena, victim, hash_of) {
                 return Some(victim);
             }
             if arena.segment(victim) == Segment::Main {
                 self.place(arena, victim, Segment::Protected, w);
-                if self.held(Segment::Protected) > self.protected_target {
-                    self.demote_overflow(arena, w);
-                }
+                self.demote_unmarked_overflow(arena, hash_of, w);
             } else {
                 arena.touch(victim);
             }
@@ -281,6 +280,29 @@ impl TinyLfu {
                 break;
             };
             self.place(arena, demoted, Segment::Main, w);
+        }
+    }
+
+    /// `demote_overflow` on a lazily promoting shard: a marked protected
+    /// tail has its hit applied (counted, moved to protected's head)
+    /// instead of being demoted, as an exact shard would have moved it on
+    /// the hit.
+    fn demote_unmarked_overflow<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        hash_of: &impl Fn(&K) -> u64,
+        w: Weights<'_>,
+    ) {
+        // Terminates: each pass clears a mark or demotes a node.
+        while self.held(Segment::Protected) > self.protected_target {
+            let Some(tail) = arena.tail(Segment::Protected) else {
+                break;
+            };
+            if self.take_hit(arena, tail, hash_of) {
+                arena.touch(tail);
+            } else {
+                self.place(arena, tail, Segment::Main, w);
+            }
         }
     }
 
