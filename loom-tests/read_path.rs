@@ -1,26 +1,40 @@
-//! loom model of the shared-lock read path: on a multi-shard LRU cache a
-//! `get` holds only its shard's read lock and marks its entry with an atomic
-//! bit, while writers evict (reading and clearing marks) under the write
-//! lock.
+//! loom model of the shared-lock read path: on a multi-shard cache a `get`
+//! holds only its shard's read lock and marks its entry with an atomic bit,
+//! while writers evict (reading and clearing marks) under the write lock.
+//! Under W-TinyLFU the same hits also feed the shared window tuner, which
+//! they take only with `try_lock`, and the writers apply the marked hits
+//! (sketch counts, promotions) when they meet the nodes at a tail.
 #![cfg(shardcache_loom)]
 
 mod common;
 
 use loom::sync::Arc;
 use loom::thread;
-use shardcache::Cache;
+use shardcache::{Cache, Policy};
 
 /// Two readers hitting and a writer forcing evictions in the same shard:
 /// readers see only values that were written for their key, the marked
 /// entry gets its second chance, and the shard stays consistent.
 #[test]
 fn hits_race_evictions() {
-    common::model(2, || {
-        // Two shards (so lookups take the read lock), one entry each.
+    hits_race_evictions_under(Policy::Lru);
+}
+
+/// The same under W-TinyLFU, whose hits on a multi-shard cache are lazy
+/// too (and whose tiny capacity samples every key for the tuner).
+#[test]
+fn tinylfu_hits_race_evictions() {
+    hits_race_evictions_under(Policy::TinyLfu);
+}
+
+fn hits_race_evictions_under(policy: Policy) {
+    common::model(2, move || {
+        // Two shards (so lookups take the read lock), two entries each.
         let cache: Arc<Cache<u64, u64, common::Fixed>> = Arc::new(
             Cache::builder()
                 .capacity(4)
                 .shards(2)
+                .policy(policy)
                 .hasher(common::Fixed::default())
                 .build(),
         );
