@@ -554,14 +554,18 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         id: u64,
         failed: bool,
     ) -> (Option<FlightSlot<K, V>>, crate::flight::Wakers) {
+        let handed_over = match flight.hand_over(id) {
+            crate::flight::HandOver::Ended => (self.take_flight(hash, flight), Default::default()),
+            crate::flight::HandOver::To(wakers) => (None, wakers),
+            // Not (or no longer) the flight's driver: e.g. the panic came
+            // after the load had completed (an evicted value's `Drop`), so
+            // there is no failed load to count.
+            crate::flight::HandOver::NotLeader => return (None, Default::default()),
+        };
         if failed {
             self.counters.load_failures += 1;
         }
-        match flight.hand_over(id) {
-            crate::flight::HandOver::Ended => (self.take_flight(hash, flight), Default::default()),
-            crate::flight::HandOver::To(wakers) => (None, wakers),
-            crate::flight::HandOver::NotLeader => (None, Default::default()),
-        }
+        handed_over
     }
 
     /// A waiter leaves before its flight ended. If it had been chosen to

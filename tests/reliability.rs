@@ -640,3 +640,40 @@ fn cache_is_send_and_sync() {
     assert_send_sync::<Cache<String, Arc<Vec<u8>>>>();
     assert_send_sync::<Cache<u64, u64, std::collections::hash_map::RandomState>>();
 }
+
+/// A value whose drop panics once armed.
+#[derive(Clone)]
+struct PanicOnDrop(Arc<AtomicBool>);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if self.0.swap(false, Ordering::SeqCst) {
+            panic!("drop panicked");
+        }
+    }
+}
+
+/// A completed load whose store evicts a value with a panicking `Drop`: the
+/// panic reaches the caller (it happened in its call), but the load did not
+/// fail: its value is stored and counted as a load, not a failure.
+#[test]
+fn a_panicking_drop_after_a_load_is_not_a_failed_load() {
+    let armed = Arc::new(AtomicBool::new(false));
+    let cache: Cache<u64, PanicOnDrop> = Cache::builder().capacity(1).shards(1).build();
+    cache.insert(1, PanicOnDrop(armed.clone()));
+    armed.store(true, Ordering::SeqCst);
+    // Loading key 2 evicts key 1, whose drop (after unlocking) panics.
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        cache.get_or_insert_with(2, || PanicOnDrop(Arc::new(AtomicBool::new(false))))
+    }));
+    assert!(result.is_err(), "the drop's panic reaches the caller");
+    assert!(
+        !armed.load(Ordering::SeqCst),
+        "the evicted value was dropped"
+    );
+    let stats = cache.stats();
+    assert_eq!((stats.loads, stats.load_failures), (1, 0), "{stats:?}");
+    assert!(cache.contains_key(&2), "the loaded value was stored");
+    assert_eq!(cache.loads_in_flight(), 0);
+    cache.check_invariants();
+}
