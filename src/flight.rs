@@ -84,10 +84,20 @@ pub(crate) enum Wait<V> {
 pub(crate) struct Wakers(Vec<Waker>);
 
 impl Wakers {
+    /// Wakes the sync waiters and every task. A waker is runtime code; if
+    /// one panics, the tasks after it are still woken (else they would wait
+    /// forever), then the first panic is resumed.
     pub(crate) fn wake<V>(self, flight: &Flight<V>) {
         flight.cond.notify_all();
+        let mut panicked = None;
         for waker in self.0 {
-            waker.wake();
+            let woken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+            if let Err(panic) = woken {
+                panicked.get_or_insert(panic);
+            }
+        }
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
         }
     }
 }

@@ -426,3 +426,95 @@ fn async_leader_panic_hands_over_to_an_async_waiter_before_a_sync_thread() {
         Caller::Task,
     ]));
 }
+
+/// A waker that records its wake and, if told to, panics in it.
+struct RecordingWaker {
+    woken: std::sync::atomic::AtomicBool,
+    panics: bool,
+}
+
+impl std::task::Wake for RecordingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        if self.panics {
+            panic!("waker panicked");
+        }
+    }
+}
+
+/// A runtime's waker that panics must not leave the tasks after it asleep:
+/// every waiter is woken, then the panic reaches the caller that woke them.
+#[test]
+fn a_panicking_waker_does_not_strand_the_other_waiters() {
+    use std::task::{Context, Poll, Waker};
+    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().capacity(8).shards(1).build());
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let c = cache.clone();
+    let leader = std::thread::spawn(move || {
+        c.get_or_insert_with(1, || {
+            hold.recv().unwrap();
+            7
+        })
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while cache.loads_in_flight() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader never started"
+        );
+        std::thread::yield_now();
+    }
+    let wakers: Vec<Arc<RecordingWaker>> = [true, false]
+        .into_iter()
+        .map(|panics| {
+            Arc::new(RecordingWaker {
+                woken: false.into(),
+                panics,
+            })
+        })
+        .collect();
+    let mut waiters: Vec<Pin<Box<dyn Future<Output = u64> + Send>>> = (0..2)
+        .map(|_| {
+            let cache = cache.clone();
+            Box::pin(async move { cache.get_or_insert_async(1, async { 99 }).await })
+                as Pin<Box<dyn Future<Output = u64> + Send>>
+        })
+        .collect();
+    // Register both as waiters, the panicking waker first.
+    for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
+        let waker = Waker::from(waker.clone());
+        assert!(waiter
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending());
+    }
+    release.send(()).unwrap();
+    let woke = leader.join();
+    assert!(
+        woke.is_err(),
+        "the waker's panic reaches the leader's caller"
+    );
+    assert!(
+        wakers.iter().all(|w| w.woken.load(Ordering::SeqCst)),
+        "every waiter was woken"
+    );
+    for (waiter, waker) in waiters.iter_mut().zip(&wakers) {
+        let waker = Waker::from(waker.clone());
+        match waiter.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(value) => assert_eq!(value, 7),
+            Poll::Pending => panic!("a woken waiter is still pending"),
+        }
+    }
+    let stats = cache.stats();
+    assert_eq!(
+        (stats.loads, stats.load_failures, stats.coalesced),
+        (1, 0, 2),
+        "{stats:?}"
+    );
+    assert_eq!(cache.get(&1), Some(7));
+    assert_eq!(cache.loads_in_flight(), 0);
+}
