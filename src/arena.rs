@@ -66,9 +66,10 @@ struct Node<K, V> {
     /// Bits 0..29: the previous (more recent) node or `NIL`; bit 29: the
     /// *referenced* mark; bits 30..32: the node's segment. Atomic only for
     /// the mark: a hit under the shard's *read* lock sets it with a relaxed
-    /// `fetch_or`; every other access holds the write lock (through `&mut`,
-    /// or `&self` with no reader possible), so readers never see a link
-    /// change and no reader reads the mark.
+    /// `fetch_or` (after a relaxed load to skip a set mark); every other
+    /// access holds the write lock (through `&mut`, or `&self` with no
+    /// reader possible), so readers never see a link change, and what they
+    /// read of the mark only decides whether to set it.
     prev: LockedAtomicU32,
     /// The next (less recent) node's index plus one (`NIL + 1` for none).
     /// Non-zero, so `Slot` needs no separate tag.

@@ -79,8 +79,9 @@ pub struct Cache<K, V, S = RandomState> {
     pub(crate) capacity: Mutex<u64>,
     /// The W-TinyLFU window tuner, shared by the shards.
     pub(crate) policy: Option<Arc<Shared>>,
-    /// Whether `get` runs under the shard's read lock (multi-shard LRU: a
-    /// hit only marks its entry). Fixed at build time.
+    /// Whether `get` runs under the shard's read lock (caches of several
+    /// shards, either policy: a hit only marks its entry). Fixed at build
+    /// time.
     pub(crate) reads_shared: bool,
     /// Hits and misses of the lookups that run under a read lock.
     pub(crate) read_counters: ReadCounters,
@@ -206,7 +207,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Some(found)
     }
 
-    /// `get` under the shard's write lock (one shard, or W-TinyLFU): out of
+    /// `get` under the shard's write lock (one-shard caches): out of
     /// line, so that the read-locked path inlined into callers stays small
     /// (no register spills for the bigger path it does not take).
     #[inline(never)]

@@ -298,8 +298,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             let step = self.shard(hash).get_or_join(hash, key, first);
             first = false;
             let (flight, id) = match step {
-                Step::Hit(value) => return Ok(value),
-                Step::Recursive => recursive_load(),
+                Step::Hit(value, _key) => return Ok(value),
+                Step::Recursive(key) => {
+                    drop(key);
+                    recursive_load()
+                }
                 Step::Lead(flight) => (flight, 0),
                 Step::Wait(flight, id, returned) => {
                     key = returned;
@@ -388,8 +391,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             let step = self.shard(hash).get_or_join(hash, key, first);
             first = false;
             let (flight, id) = match step {
-                Step::Hit(value) => return Ok(value),
-                Step::Recursive => recursive_load(),
+                Step::Hit(value, _key) => return Ok(value),
+                Step::Recursive(key) => {
+                    drop(key);
+                    recursive_load()
+                }
                 Step::Lead(flight) => (flight, 0),
                 Step::Wait(flight, id, returned) => {
                     key = returned;

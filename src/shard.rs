@@ -78,15 +78,17 @@ impl<K, V> Garbage<K, V> {
 
 /// The outcome of a lookup that may start or join a load.
 pub(crate) enum Step<K, V> {
-    /// The key was cached.
-    Hit(V),
+    /// The key was cached. The caller's key comes back, to be dropped
+    /// after unlocking (its `Drop` is user code).
+    Hit(V, K),
     /// The caller must run the load; its flight is registered.
     Lead(Arc<Flight<V>>),
     /// Another caller is loading; wait on the flight as waiter `id`. The key
     /// comes back for a retry.
     Wait(Arc<Flight<V>>, u64, K),
     /// The caller's own thread is loading this key: waiting would deadlock.
-    Recursive,
+    /// The key comes back, as for a hit.
+    Recursive(K),
 }
 
 pub(crate) struct Shard<K, V> {
@@ -459,11 +461,11 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         V: Clone,
     {
         if let Some(value) = self.lookup(hash, &key, count) {
-            return Step::Hit(value);
+            return Step::Hit(value, key);
         }
         if let Some(slot) = self.flights.find(hash, |slot| slot.key == key) {
             if slot.flight.is_loading_on_this_thread() {
-                return Step::Recursive;
+                return Step::Recursive(key);
             }
             let flight = slot.flight.clone();
             let id = flight.register();

@@ -4,7 +4,8 @@
 //! Each shard counts its own events in plain integers, updated only while
 //! its write lock is held (which the operation holds anyway), so counting
 //! adds no atomic traffic and no contention. Lookups that run under a shard's
-//! *read* lock (multi-shard LRU hits and misses) cannot write those plain
+//! *read* lock (`get` on caches of several shards, and the first look of a
+//! loading call there) cannot write those plain
 //! integers; they count in [`ReadCounters`], atomics striped by thread over
 //! cache lines of their own, so two threads hitting the same shard do not
 //! also fight over a counter's line. [`Cache::stats`](crate::Cache::stats)

@@ -677,3 +677,97 @@ fn a_panicking_drop_after_a_load_is_not_a_failed_load() {
     assert_eq!(cache.loads_in_flight(), 0);
     cache.check_invariants();
 }
+
+/// A key whose drop, once armed, checks from another thread (with a time
+/// limit) that its cache is not locked.
+struct ProbeKey {
+    id: u64,
+    cache: std::sync::Weak<Cache<ProbeKey, u64>>,
+    armed: Arc<AtomicBool>,
+    blocked: Arc<AtomicUsize>,
+}
+
+impl Clone for ProbeKey {
+    fn clone(&self) -> Self {
+        ProbeKey {
+            id: self.id,
+            cache: self.cache.clone(),
+            armed: self.armed.clone(),
+            blocked: self.blocked.clone(),
+        }
+    }
+}
+
+impl PartialEq for ProbeKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for ProbeKey {}
+
+impl Hash for ProbeKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
+impl Drop for ProbeKey {
+    fn drop(&mut self) {
+        if !self.armed.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let Some(cache) = self.cache.upgrade() else {
+            return;
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            cache.len();
+            let _ = done.send(());
+        });
+        if finished
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .is_err()
+        {
+            self.blocked.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The key a loading call is given but does not store (a hit, or a
+/// recursive load) is dropped after the shard lock is released.
+#[test]
+fn a_loading_calls_unused_key_drops_outside_the_lock() {
+    let armed = Arc::new(AtomicBool::new(false));
+    let blocked = Arc::new(AtomicUsize::new(0));
+    let cache: Arc<Cache<ProbeKey, u64>> = Arc::new(Cache::builder().capacity(4).shards(1).build());
+    let key = |id| ProbeKey {
+        id,
+        cache: Arc::downgrade(&cache),
+        armed: armed.clone(),
+        blocked: blocked.clone(),
+    };
+    cache.insert(key(1), 10);
+    // A hit: the call's own key is not stored and is dropped.
+    let probe = key(1);
+    armed.store(true, Ordering::SeqCst);
+    assert_eq!(cache.get_or_insert_with(probe, || unreachable!()), 10);
+    assert!(!armed.load(Ordering::SeqCst), "the key was dropped");
+    // A recursive load: the inner call's key is dropped before its panic.
+    let outer = key(2);
+    let inner = key(2);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        cache.get_or_insert_with(outer, || {
+            armed.store(true, Ordering::SeqCst);
+            cache.get_or_insert_with(inner, || 0)
+        })
+    }));
+    assert!(result.is_err());
+    assert!(!armed.load(Ordering::SeqCst), "the inner key was dropped");
+    assert_eq!(
+        blocked.load(Ordering::SeqCst),
+        0,
+        "a key was dropped under the shard lock"
+    );
+    cache.check_invariants();
+}

@@ -4,9 +4,10 @@
 //!
 //! Sizes are in weight units (entries, when the cache has no weigher). The
 //! window's share of the capacity is set by the [`Tuner`](super::tuner)
-//! through [`TinyLfu::set_fraction`]. Every decision matches the reference
-//! model in `tests/support/tinylfu_ref.rs`, which `tests/tinylfu_model.rs`
-//! checks step by step.
+//! through [`TinyLfu::set_fraction`]. On one-shard caches (no marks) every
+//! decision matches the reference model in `tests/support/tinylfu_ref.rs`,
+//! which `tests/tinylfu_model.rs` checks step by step; lazily promoting
+//! shards apply marked hits where the policy meets them (see `victim`).
 
 use super::sketch::Sketch;
 use crate::arena::{Arena, Segment};

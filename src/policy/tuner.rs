@@ -9,7 +9,7 @@
 //! tuner serves every shard of a cache (behind its own lock, taken after the
 //! shard lock, only for sampled keys and only if free: a busy tuner drops
 //! the sample); the decision is published in an atomic that each shard
-//! applies on its next access.
+//! applies on its next write-locked access.
 
 use hashbrown::HashTable;
 
