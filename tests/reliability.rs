@@ -262,21 +262,29 @@ struct LockProbe {
     blocked: Arc<AtomicUsize>,
 }
 
+/// Whether `cache` answers `len()` (every shard's lock) from another
+/// thread within ten seconds: false if this thread holds one of its locks.
+fn answers_while_dropping<K, V>(cache: Arc<Cache<K, V>>) -> bool
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        cache.len();
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .is_ok()
+}
+
 impl Drop for LockProbe {
     fn drop(&mut self) {
-        let Some(cache) = self.cache.upgrade() else {
-            return;
-        };
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            cache.len();
-            let _ = done.send(());
-        });
-        if finished
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .is_err()
-        {
-            self.blocked.fetch_add(1, Ordering::SeqCst);
+        if let Some(cache) = self.cache.upgrade() {
+            if !answers_while_dropping(cache) {
+                self.blocked.fetch_add(1, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -717,19 +725,10 @@ impl Drop for ProbeKey {
         if !self.armed.swap(false, Ordering::SeqCst) {
             return;
         }
-        let Some(cache) = self.cache.upgrade() else {
-            return;
-        };
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            cache.len();
-            let _ = done.send(());
-        });
-        if finished
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .is_err()
-        {
-            self.blocked.fetch_add(1, Ordering::SeqCst);
+        if let Some(cache) = self.cache.upgrade() {
+            if !answers_while_dropping(cache) {
+                self.blocked.fetch_add(1, Ordering::SeqCst);
+            }
         }
     }
 }

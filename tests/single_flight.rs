@@ -447,6 +447,20 @@ struct Log {
     inserts: u64,
 }
 
+impl Log {
+    /// A counted `get`, logged.
+    fn get(&mut self, cache: &Cache<u64, Tagged>, key: u64) {
+        self.lookups += 1;
+        match cache.get(&key) {
+            Some(v) => {
+                self.gets_some += 1;
+                self.read.push((key, v, "get"));
+            }
+            None => self.gets_none += 1,
+        }
+    }
+}
+
 /// Checks every value read against every value written: each read of `key`
 /// returned exactly one of the values some thread wrote for `key`.
 fn check_reads_are_writes(logs: &[Log]) {
@@ -508,16 +522,7 @@ fn stress_mixed_operations_with_failing_loaders() {
                                 log.read.push((key, old, "remove"));
                             }
                         }
-                        2 | 3 => {
-                            log.lookups += 1;
-                            match cache.get(&key) {
-                                Some(v) => {
-                                    log.gets_some += 1;
-                                    log.read.push((key, v, "get"));
-                                }
-                                None => log.gets_none += 1,
-                            }
-                        }
+                        2 | 3 => log.get(&cache, key),
                         4 => {
                             log.lookups += 1;
                             got = Some((cache.get_or_insert_with(key, load), "get_or_insert_with"));
@@ -641,16 +646,7 @@ fn lookups_counted_exactly(cache: Cache<u64, Tagged>, threads: u64, keys: u64) {
                     x ^= x << 17;
                     let key = x % keys;
                     match (x >> 32) % 20 {
-                        0..=11 => {
-                            log.lookups += 1;
-                            match cache.get(&key) {
-                                Some(v) => {
-                                    log.gets_some += 1;
-                                    log.read.push((key, v, "get"));
-                                }
-                                None => log.gets_none += 1,
-                            }
-                        }
+                        0..=11 => log.get(&cache, key),
                         12..=16 => {
                             let mine = (key, t, i);
                             log.written.insert(mine);
