@@ -62,6 +62,20 @@ impl<K, V> Garbage<K, V> {
         }
     }
 
+    /// The entry parked for storing.
+    fn pending_entry(&self) -> &(K, V) {
+        self.pending
+            .as_ref()
+            .expect("shardcache: store without an entry")
+    }
+
+    /// Takes the entry parked for storing, to link it in.
+    fn take_pending(&mut self) -> (K, V) {
+        self.pending
+            .take()
+            .expect("shardcache: store without an entry")
+    }
+
     /// The value an insert replaced, if any.
     pub(crate) fn take_replaced(&mut self) -> Option<V> {
         self.value.take()
@@ -288,14 +302,9 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         hash_of: &impl Fn(&K) -> u64,
         garbage: &mut Garbage<K, V>,
     ) {
-        let Some((key, _)) = &garbage.pending else {
-            unreachable!("shardcache: store without an entry")
-        };
-        let existing = self.find(hash, key);
+        let existing = self.find(hash, &garbage.pending_entry().0);
         if weight > self.budget {
-            let Some((key, value)) = garbage.pending.take() else {
-                unreachable!()
-            };
+            let (key, value) = garbage.take_pending();
             // Heavier than the whole shard: not stored, evicts nothing; an
             // older value for the key is stale, so it goes.
             garbage.push((key, value));
@@ -311,9 +320,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             .on_store(&mut self.arena, hash, self.weights.as_deref());
         match existing {
             Some(index) => {
-                let Some((key, value)) = garbage.pending.take() else {
-                    unreachable!()
-                };
+                let (key, value) = garbage.take_pending();
                 garbage.key = Some(key);
                 garbage.value = Some(std::mem::replace(self.arena.value_mut(index), value));
                 if let Some(weights) = &mut self.weights {
@@ -334,9 +341,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                     self.grow_table(hash_of);
                 }
                 // No user code runs from here until the entry is linked in.
-                let Some((key, value)) = garbage.pending.take() else {
-                    unreachable!()
-                };
+                let (key, value) = garbage.take_pending();
                 let index =
                     self.arena
                         .insert(self.policy.entry_segment(), key, value, self.slot_limit());
@@ -526,9 +531,10 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         }
         self.counters.loads += 1;
         self.counters.load_nanos += load_nanos;
-        let Some(shared) = garbage.shared.take() else {
-            unreachable!()
-        };
+        let shared = garbage
+            .shared
+            .take()
+            .expect("shardcache: the waiters' value was parked");
         let (served, wakers) = flight.finish_ready(shared);
         self.counters.coalesced += served;
         wakers

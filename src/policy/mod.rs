@@ -83,34 +83,38 @@ impl Shared {
         Tuner::sampled(self.shift.load(Ordering::Relaxed), hash)
     }
 
-    /// Feeds a looked-up key to the tuner if it is sampled and the tuner is
-    /// free, and publishes the tuner's decision. Never waits: the caller
-    /// holds a shard lock, and a thread descheduled while it holds the
-    /// tuner would otherwise stall every shard behind it (measured: W-TinyLFU
-    /// read-through at 8 threads on 2 cores fell to 0.4× of LRU). A sample
-    /// dropped under contention only thins the tuner's random sample.
+    /// Runs `f` on the tuner if `hash` is sampled and the tuner is free.
+    /// Never waits: the caller holds a shard lock, and a thread descheduled
+    /// while it holds the tuner would otherwise stall every shard behind it
+    /// (measured: W-TinyLFU read-through at 8 threads on 2 cores fell to
+    /// 0.4× of LRU). A sample dropped under contention only thins the
+    /// tuner's random sample.
     #[inline]
-    fn on_lookup(&self, hash: u64) {
+    fn sample(&self, hash: u64, f: impl FnOnce(&mut Tuner)) {
         if self.sampled(hash) {
             if let Some(mut tuner) = self.tuner.try_lock() {
-                tuner.on_get(hash);
-                // Written only when it changes: every shard reads it.
-                let fraction = tuner.fraction();
-                if self.fraction.load(Ordering::Relaxed) != fraction {
-                    self.fraction.store(fraction, Ordering::Relaxed);
-                }
+                f(&mut tuner);
             }
         }
     }
 
-    /// Feeds a stored key to the tuner, as `on_lookup` does.
+    /// Feeds a looked-up key to the tuner and publishes its decision
+    /// (written only when it changes: every shard reads it).
+    #[inline]
+    fn on_lookup(&self, hash: u64) {
+        self.sample(hash, |tuner| {
+            tuner.on_get(hash);
+            let fraction = tuner.fraction();
+            if self.fraction.load(Ordering::Relaxed) != fraction {
+                self.fraction.store(fraction, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Feeds a stored key to the tuner.
     #[inline]
     fn on_store(&self, hash: u64) {
-        if self.sampled(hash) {
-            if let Some(mut tuner) = self.tuner.try_lock() {
-                tuner.on_insert(hash);
-            }
-        }
+        self.sample(hash, |tuner| tuner.on_insert(hash));
     }
 }
 

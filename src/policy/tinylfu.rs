@@ -355,10 +355,8 @@ impl TinyLfu {
                 Some(candidate)
             }
         } else {
-            match self.main_candidate(arena, hash_of, w) {
-                Some(victim) => Some(victim),
-                None => self.window_candidate(arena, hash_of),
-            }
+            self.main_candidate(arena, hash_of, w)
+                .or_else(|| self.window_candidate(arena, hash_of))
         }
     }
 
