@@ -279,13 +279,22 @@ where
         .is_ok()
 }
 
+/// Adds one to `blocked` if `cache` is still alive and locked by this thread.
+fn count_if_locked<K, V>(cache: &std::sync::Weak<Cache<K, V>>, blocked: &AtomicUsize)
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    if let Some(cache) = cache.upgrade() {
+        if !answers_while_dropping(cache) {
+            blocked.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Drop for LockProbe {
     fn drop(&mut self) {
-        if let Some(cache) = self.cache.upgrade() {
-            if !answers_while_dropping(cache) {
-                self.blocked.fetch_add(1, Ordering::SeqCst);
-            }
-        }
+        count_if_locked(&self.cache, &self.blocked);
     }
 }
 
@@ -725,11 +734,7 @@ impl Drop for ProbeKey {
         if !self.armed.swap(false, Ordering::SeqCst) {
             return;
         }
-        if let Some(cache) = self.cache.upgrade() {
-            if !answers_while_dropping(cache) {
-                self.blocked.fetch_add(1, Ordering::SeqCst);
-            }
-        }
+        count_if_locked(&self.cache, &self.blocked);
     }
 }
 
