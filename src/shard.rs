@@ -374,9 +374,13 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             let Some(victim) = victim else {
                 break;
             };
-            // Hash first: if the user's `Hash` panics, nothing has changed yet.
-            let hash = hash_of(self.arena.key(victim));
-            garbage.push(self.remove_index(hash, victim));
+            // Hash first (unless the policy did): if the user's `Hash`
+            // panics, nothing has changed yet.
+            let hash = match victim.hash {
+                Some(hash) => hash,
+                None => hash_of(self.arena.key(victim.index)),
+            };
+            garbage.push(self.remove_index(hash, victim.index));
             self.counters.evictions += 1;
         }
     }

@@ -20,7 +20,7 @@ use tuner::Tuner;
 use crossbeam_utils::CachePadded;
 
 use crate::arena::{Arena, Segment};
-use crate::sync::{Arc, AtomicU32, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, Ordering};
 
 /// Which eviction policy a cache uses; see
 /// [`CacheBuilder::policy`](crate::CacheBuilder::policy).
@@ -48,16 +48,40 @@ pub enum Policy {
     TinyLfu,
 }
 
+/// The entry a policy chose to evict: its slot, and its key's hash when
+/// choosing it took the hash anyway (W-TinyLFU's admission duel), so the
+/// shard does not run the key's `Hash` a second time to unfile it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Victim {
+    pub(crate) index: u32,
+    pub(crate) hash: Option<u64>,
+}
+
+impl Victim {
+    #[inline]
+    pub(crate) fn unhashed(index: u32) -> Self {
+        Victim { index, hash: None }
+    }
+
+    #[inline]
+    pub(crate) fn hashed(index: u32, hash: u64) -> Self {
+        Victim {
+            index,
+            hash: Some(hash),
+        }
+    }
+}
+
 /// What the shards of one W-TinyLFU cache share: the window tuner and its
 /// latest decision.
 pub(crate) struct Shared {
     /// On a cache line of its own: locking it must not invalidate the line
-    /// of `fraction` and `shift`, which every access reads.
+    /// of `fraction` and `sample_limit`, which every access reads.
     tuner: CachePadded<Mutex<Tuner>>,
     /// The tuner's decision, read by every shard on every access.
     fraction: AtomicU32,
-    /// The tuner's sampling shift (fixed for the tuner's life).
-    shift: AtomicU32,
+    /// The tuner's `sample_limit()` (fixed for the tuner's life).
+    sample_limit: AtomicU64,
 }
 
 impl Shared {
@@ -65,7 +89,7 @@ impl Shared {
         let tuner = Tuner::new(capacity);
         Arc::new(Shared {
             fraction: AtomicU32::new(tuner.fraction()),
-            shift: AtomicU32::new(tuner.shift()),
+            sample_limit: AtomicU64::new(tuner.sample_limit()),
             tuner: CachePadded::new(Mutex::new(tuner)),
         })
     }
@@ -74,13 +98,14 @@ impl Shared {
     pub(crate) fn reset(&self, capacity: u64) {
         let mut tuner = self.tuner.lock();
         *tuner = Tuner::new(capacity);
-        self.shift.store(tuner.shift(), Ordering::Relaxed);
+        self.sample_limit
+            .store(tuner.sample_limit(), Ordering::Relaxed);
         self.fraction.store(tuner.fraction(), Ordering::Relaxed);
     }
 
     #[inline]
     fn sampled(&self, hash: u64) -> bool {
-        Tuner::sampled(self.shift.load(Ordering::Relaxed), hash)
+        Tuner::sampled(self.sample_limit.load(Ordering::Relaxed), hash)
     }
 
     /// Runs `f` on the tuner if `hash` is sampled and the tuner is free.
@@ -286,15 +311,15 @@ impl PolicyState {
         arena: &mut Arena<K, V>,
         hash_of: &impl Fn(&K) -> u64,
         w: Weights<'_>,
-    ) -> Option<u32> {
+    ) -> Option<Victim> {
         match self {
-            PolicyState::Lru { lazy: false } => arena.tail(Segment::Main),
+            PolicyState::Lru { lazy: false } => arena.tail(Segment::Main).map(Victim::unhashed),
             PolicyState::Lru { lazy: true } => loop {
                 // Terminates: each pass unmarks one node, so within `len`
                 // passes an unmarked node is at the tail.
                 let tail = arena.tail(Segment::Main)?;
                 if !arena.take_mark(tail) {
-                    break Some(tail);
+                    break Some(Victim::unhashed(tail));
                 }
                 arena.touch(tail);
             },

@@ -6,9 +6,9 @@
 //! four counters of a key live in one block, so counting a key costs one
 //! cache miss rather than four.
 
-/// splitmix64's finalizer, a bijective 64-bit mixer: the tuner's sampling.
-#[inline]
-pub(crate) fn mix64(mut z: u64) -> u64 {
+/// splitmix64's finalizer, a bijective 64-bit mixer (test hashes).
+#[cfg(test)]
+fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

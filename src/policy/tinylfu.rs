@@ -10,6 +10,7 @@
 //! shards apply marked hits where the policy meets them (see `victim`).
 
 use super::sketch::Sketch;
+use super::Victim;
 use crate::arena::{Arena, Segment};
 
 /// Protected segment's cap, per-mille of main's target size.
@@ -341,22 +342,24 @@ impl TinyLfu {
         arena: &mut Arena<K, V>,
         hash_of: &impl Fn(&K) -> u64,
         w: Weights<'_>,
-    ) -> Option<u32> {
+    ) -> Option<Victim> {
         if self.held(Segment::Window) > self.window_size() {
             let candidate = self.window_candidate(arena, hash_of)?;
             let Some(victim) = self.main_candidate(arena, hash_of, w) else {
-                return Some(candidate);
+                return Some(Victim::unhashed(candidate));
             };
             let (c, v) = (hash_of(arena.key(candidate)), hash_of(arena.key(victim)));
+            // The loser goes, with the hash the duel computed for it.
             if self.admit(c, v) {
                 self.place(arena, candidate, Segment::Main, w);
-                Some(victim)
+                Some(Victim::hashed(victim, v))
             } else {
-                Some(candidate)
+                Some(Victim::hashed(candidate, c))
             }
         } else {
             self.main_candidate(arena, hash_of, w)
                 .or_else(|| self.window_candidate(arena, hash_of))
+                .map(Victim::unhashed)
         }
     }
 

@@ -13,7 +13,6 @@
 
 use hashbrown::HashTable;
 
-use super::sketch::mix64;
 use super::tinylfu::{TinyLfu, MIN_SKETCH_CAPACITY, RESET_MULTIPLIER};
 use crate::arena::{Arena, Segment};
 
@@ -30,7 +29,11 @@ const SCORE_DECAY_SHIFT: u32 = 4;
 /// The decision moves only if the best score beats the current fraction's
 /// by more than this, per-mille.
 const HYSTERESIS_PERMILLE: u64 = 10;
-const SAMPLE_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
+/// Odd (2^64 / golden ratio): multiplying by it moves every bit of the hash
+/// into the top bits, which decide the sample (Fibonacci hashing). Cheaper
+/// than a full mixer on a path every lookup takes, and uniform even for a
+/// weak user hasher (an identity hash of sequential keys).
+const SAMPLE_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A shadow cache: W-TinyLFU over key hashes alone (a 64-bit hash stands
 /// for its key), on its own small arena.
@@ -76,6 +79,7 @@ impl Shadow {
             let Some(victim) = self.policy.victim(&mut self.arena, &|h: &u64| *h, None) else {
                 break;
             };
+            let victim = victim.index;
             let segment = self.arena.segment(victim);
             let (key, ()) = self.arena.remove(victim);
             if let Ok(entry) = self.table.find_entry(key, |&i| i == victim) {
@@ -90,7 +94,7 @@ impl Shadow {
 /// Chooses the window fraction of a W-TinyLFU cache. See the module docs.
 pub(crate) struct Tuner {
     /// A key is sampled if `shift == 0` or the top `shift` bits of
-    /// `mix64(hash ^ SAMPLE_SEED)` are zero.
+    /// `hash * SAMPLE_MULTIPLIER` (wrapping) are zero.
     shift: u32,
     shadows: Vec<Shadow>,
     hits: [u64; 5],
@@ -135,14 +139,18 @@ impl Tuner {
         }
     }
 
-    /// Whether the tuner looks at this key.
+    /// Whether the tuner looks at this key, given its `sample_limit()`:
+    /// the same test as "the top `shift` bits of `hash * SAMPLE_MULTIPLIER`
+    /// are zero", as one multiply and one compare.
     #[inline]
-    pub(crate) fn sampled(shift: u32, hash: u64) -> bool {
-        shift == 0 || mix64(hash ^ SAMPLE_SEED) >> (64 - shift) == 0
+    pub(crate) fn sampled(limit: u64, hash: u64) -> bool {
+        hash.wrapping_mul(SAMPLE_MULTIPLIER) <= limit
     }
 
-    pub(crate) fn shift(&self) -> u32 {
-        self.shift
+    /// The largest product `sampled` accepts: `2^(64 - shift) - 1`, or
+    /// every product when `shift` is 0.
+    pub(crate) fn sample_limit(&self) -> u64 {
+        u64::MAX.checked_shr(self.shift).unwrap_or(0)
     }
 
     /// The decided window fraction, per-mille.

@@ -82,14 +82,7 @@ pub const SCORE_DECAY_SHIFT: u32 = 4;
 /// `score[best] * 1000 > score[current] * (1000 + HYSTERESIS_PERMILLE)`.
 pub const HYSTERESIS_PERMILLE: u64 = 10;
 
-const SAMPLE_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
-
-/// splitmix64's finalizer, a bijective 64-bit mixer.
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+const SAMPLE_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The largest power of two `<= max(x, 1)`.
 fn prev_pow2(x: u64) -> u64 {
@@ -519,7 +512,7 @@ impl Core {
 #[derive(Clone, Debug)]
 pub struct Tuner {
     /// A key is sampled iff `shift == 0` or
-    /// `mix64(hash ^ SAMPLE_SEED) >> (64 - shift) == 0`.
+    /// `hash * SAMPLE_MULTIPLIER >> (64 - shift) == 0` (wrapping).
     shift: u32,
     /// One shadow per `SHADOW_FRACTIONS` entry, same order.
     shadows: Vec<Core>,
@@ -565,7 +558,7 @@ impl Tuner {
     }
 
     pub fn sampled(&self, hash: u64) -> bool {
-        self.shift == 0 || mix64(hash ^ SAMPLE_SEED) >> (64 - self.shift) == 0
+        self.shift == 0 || hash.wrapping_mul(SAMPLE_MULTIPLIER) >> (64 - self.shift) == 0
     }
 
     /// The decided window fraction, per-mille.
