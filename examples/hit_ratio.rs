@@ -6,7 +6,12 @@
 //! Run: `cargo run --release --example hit_ratio`
 //! With `--curve FILE`, also writes hit ratio against capacity (2% to 80% of
 //! the distinct keys) for a few traces as CSV, for
-//! `scripts/plot_hit_ratio.py`.
+//! `scripts/plot_hit_ratio.py`. With `--runs N` (default 5), every cell of
+//! a randomized cache is the mean of N replays: shardcache with N fixed
+//! hasher seeds, quick_cache and moka with their own random state. One
+//! replay of a small cache moves by up to 3 points between seeds (sketch
+//! collisions and the tuner's sample change with the hash), enough to flip
+//! a comparison between policies.
 
 #[path = "../tests/support/traces.rs"]
 mod traces;
@@ -31,10 +36,16 @@ fn replay(trace: &[u64], mut get: impl FnMut(u64) -> bool, mut insert: impl FnMu
     hits
 }
 
-fn shardcache(trace: &[u64], capacity: usize, policy: Policy) -> u64 {
-    let cache: Cache<u64, ()> = Cache::builder()
+fn shardcache(trace: &[u64], capacity: usize, policy: Policy, seed: u64) -> u64 {
+    let cache: Cache<u64, (), _> = Cache::builder()
         .capacity(capacity as u64)
         .policy(policy)
+        .hasher(ahash::RandomState::with_seeds(
+            seed,
+            seed ^ 0x5851_F42D_4C95_7F2D,
+            0x1405_7B7E_F767_814F,
+            0x9E37_79B9_7F4A_7C15,
+        ))
         .build();
     replay(
         trace,
@@ -45,9 +56,13 @@ fn shardcache(trace: &[u64], capacity: usize, policy: Policy) -> u64 {
     )
 }
 
-/// Hit ratios (percent) of every column for one trace and capacity.
-fn row(trace: &[u64], capacity: usize) -> [f64; 6] {
+/// Hit ratios (percent) of every column for one trace and capacity, the
+/// randomized ones averaged over `runs` replays.
+fn row(trace: &[u64], capacity: usize, runs: u64) -> [f64; 6] {
     let pct = |hits: u64| 100.0 * hits as f64 / trace.len() as f64;
+    let mean = |replay: &dyn Fn(u64) -> u64| {
+        (0..runs).map(|run| pct(replay(run))).sum::<f64>() / runs as f64
+    };
     let mut lru = lru::LruCache::new(NonZeroUsize::new(capacity).expect("capacity > 0"));
     let mut lru_hits = 0;
     for &k in trace {
@@ -57,30 +72,34 @@ fn row(trace: &[u64], capacity: usize) -> [f64; 6] {
             lru.put(k, ());
         }
     }
-    let quick = quick_cache::sync::Cache::<u64, ()>::new(capacity);
-    let quick_hits = replay(trace, |k| quick.get(&k).is_some(), |k| quick.insert(k, ()));
+    let quick = |_run| {
+        let quick = quick_cache::sync::Cache::<u64, ()>::new(capacity);
+        replay(trace, |k| quick.get(&k).is_some(), |k| quick.insert(k, ()))
+    };
     // moka applies its policy asynchronously; running its pending tasks after
     // every access lets it see every read and write in order.
-    let moka = moka::sync::Cache::<u64, ()>::new(capacity as u64);
-    let moka_hits = replay(
-        trace,
-        |k| {
-            let hit = moka.get(&k).is_some();
-            moka.run_pending_tasks();
-            hit
-        },
-        |k| {
-            moka.insert(k, ());
-            moka.run_pending_tasks();
-        },
-    );
+    let moka = |_run| {
+        let moka = moka::sync::Cache::<u64, ()>::new(capacity as u64);
+        replay(
+            trace,
+            |k| {
+                let hit = moka.get(&k).is_some();
+                moka.run_pending_tasks();
+                hit
+            },
+            |k| {
+                moka.insert(k, ());
+                moka.run_pending_tasks();
+            },
+        )
+    };
     [
         pct(traces::belady_hits(trace, capacity)),
         pct(lru_hits),
-        pct(shardcache(trace, capacity, Policy::Lru)),
-        pct(shardcache(trace, capacity, Policy::TinyLfu)),
-        pct(quick_hits),
-        pct(moka_hits),
+        mean(&|seed| shardcache(trace, capacity, Policy::Lru, seed)),
+        mean(&|seed| shardcache(trace, capacity, Policy::TinyLfu, seed)),
+        mean(&quick),
+        mean(&moka),
     ]
 }
 
@@ -90,6 +109,14 @@ fn main() {
         .iter()
         .position(|a| a == "--curve")
         .and_then(|i| args.get(i + 1).cloned());
+    let runs: u64 = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .map_or(5, |n| n.parse().expect("--runs takes a number"))
+        .max(1);
+    println!("Hit %, the randomized columns the mean of {runs} runs:");
+    println!();
 
     println!("| trace | % | capacity | {} |", COLUMNS.join(" | "));
     println!("| --- | ---: | ---: |{}", " ---: |".repeat(COLUMNS.len()));
@@ -102,7 +129,7 @@ fn main() {
         let distinct = traces::distinct(&trace);
         for &percent in traces::PERCENTS {
             let capacity = traces::capacity_for(distinct, percent);
-            let r = row(&trace, capacity);
+            let r = row(&trace, capacity, runs);
             let cols: Vec<String> = r.iter().map(|v| format!("{v:.2}")).collect();
             println!("| {name} | {percent} | {capacity} | {} |", cols.join(" | "));
             for (gap, v) in gaps.iter_mut().zip(r) {
@@ -143,7 +170,7 @@ fn main() {
             let distinct = traces::distinct(&trace);
             for percent in [2, 5, 10, 20, 30, 40, 50, 60, 80] {
                 let capacity = traces::capacity_for(distinct, percent);
-                for (policy, v) in COLUMNS.iter().zip(row(&trace, capacity)) {
+                for (policy, v) in COLUMNS.iter().zip(row(&trace, capacity, runs)) {
                     csv.push_str(&format!("{name},{percent},{capacity},{policy},{v:.3}\n"));
                 }
             }
