@@ -13,9 +13,14 @@ by hand: no third-party packages).
     python3 scripts/plot_benchmarks.py [--update docs/benchmarks.md] [--img docs/img] [root ...]
 
 Given several roots (several runs, e.g. `CRITERION_HOME=target/bench-run1
-cargo bench --bench contention`, then run2, run3), each cell is the best of
-the runs: on a shared machine other processes only ever slow a benchmark
-down, so the fastest run of a cell is the least disturbed one.
+cargo bench --bench contention`, then run2, run3), each cell is the median
+of the runs when there are three or more, else the best of them. The best
+run would be the least disturbed one if other processes only ever slowed a
+benchmark down, but on the shared machines measured so far runs also come
+out lucky: identical processes differed by 2x in either direction (page
+placement), and one lucky run of one cache made it look 1.7x faster than
+its other runs at every thread count. The median of three ignores one such
+run in either direction.
 
 With --update, the generated markdown replaces whatever lies between the
 `<!-- results:begin -->` and `<!-- results:end -->` lines of that file.
@@ -23,6 +28,7 @@ With --update, the generated markdown replaces whatever lies between the
 import csv
 import json
 import os
+import statistics
 import sys
 from collections import defaultdict
 
@@ -284,14 +290,22 @@ def esc(s):
 
 
 def merge(runs):
-    """Per cell, the best throughput of the runs."""
-    best = defaultdict(lambda: defaultdict(dict))
+    """Per cell, the median throughput of the runs (three or more), else the
+    best. Returns the merged results and the statistic's name."""
+    values = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for run in runs:
         for group, caches in run.items():
             for cache, per in caches.items():
                 for t, v in per.items():
-                    best[group][cache][t] = max(v, best[group][cache].get(t, 0.0))
-    return best
+                    values[group][cache][t].append(v)
+    use_median = len(runs) >= 3
+    merged = defaultdict(lambda: defaultdict(dict))
+    for group, caches in values.items():
+        for cache, per in caches.items():
+            for t, vs in per.items():
+                vs = sorted(vs)
+                merged[group][cache][t] = statistics.median(vs) if use_median else vs[-1]
+    return merged, ("median" if use_median else "best")
 
 
 def main():
@@ -306,7 +320,7 @@ def main():
     roots = args or ["target/criterion"]
     os.makedirs(img, exist_ok=True)
     runs = [load(root) for root in roots]
-    results = merge(runs)
+    results, statistic = merge(runs)
     loads = defaultdict(lambda: defaultdict(dict))
     for root in roots:
         for group, caches in load_loads(root).items():
@@ -320,7 +334,7 @@ def main():
             hits[group].update(per)
     if not results:
         sys.exit(f"no criterion results under {roots}: run `cargo bench --bench contention` first")
-    md = [f"Each cell is the best of {len(roots)} run{'s' if len(roots) > 1 else ''} "
+    md = [f"Each cell is the {statistic} of {len(roots)} run{'s' if len(roots) > 1 else ''} "
           "(median of 10 samples within a run).", "", "### Targets", ""]
     md += targets(results, loads) + [""]
     for group in sorted(results, key=lambda g: ORDER.index(g) if g in ORDER else 99):
