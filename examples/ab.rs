@@ -1,0 +1,210 @@
+//! Two caches measured side by side in one process, in alternation: the
+//! ratio of their throughputs on the same trace windows, round by round.
+//!
+//! On a shared, noisy machine a criterion cell can move by 2× between two
+//! processes running the same code on the same trace (page placement,
+//! neighbours). Both caches here live in one process and take turns on each
+//! window, so whatever disturbs one round disturbs both, and the median of
+//! the per-round ratios is stable to a few percent between processes. It
+//! answers "how fast is B relative to A", not "how fast is A"; the
+//! workloads and the caches are those of `benches/contention.rs`.
+//!
+//! ```text
+//! cargo run --release --example ab -- [--a shardcache] [--b shardcache-tinylfu]
+//!     [--workload read-through|all-hits|write-heavy] [--zipf 1.0]
+//!     [--threads 1,2,8] [--rounds 10]
+//! ```
+//!
+//! Cache names: shardcache, shardcache-tinylfu, quick_cache, moka,
+//! lru-1mutex, lru-16mutex.
+
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use support::{make, read_through, scramble, zipf_trace, BenchCache};
+
+const KEYS: u64 = 1 << 20;
+const OPS: usize = 1 << 19;
+const USAGE: &str =
+    "usage: ab [--a NAME] [--b NAME] [--workload read-through|all-hits|write-heavy] \
+                     [--zipf S] [--threads 1,2,8] [--rounds N]";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    ReadThrough,
+    AllHits,
+    WriteHeavy,
+}
+
+struct Args {
+    a: String,
+    b: String,
+    workload: Workload,
+    zipf: f64,
+    threads: Vec<usize>,
+    rounds: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        a: "shardcache".into(),
+        b: "shardcache-tinylfu".into(),
+        workload: Workload::ReadThrough,
+        zipf: 1.0,
+        threads: vec![1, 2, 8],
+        rounds: 10,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| panic!("{flag} needs a value\n{USAGE}"))
+        };
+        match flag.as_str() {
+            "--a" => args.a = value(),
+            "--b" => args.b = value(),
+            "--workload" => {
+                args.workload = match value().as_str() {
+                    "read-through" => Workload::ReadThrough,
+                    "all-hits" => Workload::AllHits,
+                    "write-heavy" => Workload::WriteHeavy,
+                    other => panic!("unknown workload {other}\n{USAGE}"),
+                }
+            }
+            "--zipf" => args.zipf = value().parse().expect("--zipf takes a number"),
+            "--threads" => {
+                args.threads = value()
+                    .split(',')
+                    .map(|t| t.parse().expect("--threads takes numbers: 1,2,8"))
+                    .collect()
+            }
+            "--rounds" => args.rounds = value().parse().expect("--rounds takes a number"),
+            _ => panic!("unknown flag {flag}\n{USAGE}"),
+        }
+    }
+    assert!(args.rounds > 0, "--rounds must be at least 1");
+    assert!(
+        args.threads.iter().all(|&t| t > 0),
+        "--threads must be at least 1"
+    );
+    args
+}
+
+/// One operation of the workload (the `i`-th of its thread's slice).
+fn op(workload: Workload, cache: &dyn BenchCache, key: u64, i: usize) {
+    match workload {
+        Workload::ReadThrough => {
+            read_through(cache, key);
+        }
+        Workload::AllHits => {
+            cache.get(key);
+        }
+        // 75% read-through, 12.5% inserts, 12.5% removes.
+        Workload::WriteHeavy => match i % 8 {
+            0 => cache.insert(key),
+            4 => cache.remove(key),
+            _ => {
+                read_through(cache, key);
+            }
+        },
+    }
+}
+
+/// Runs `window` split over `threads` and returns millions of operations
+/// per second.
+fn batch(
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    cache: &dyn BenchCache,
+    window: &[u64],
+    workload: Workload,
+) -> f64 {
+    let chunk = window.len() / threads;
+    let start = Instant::now();
+    pool.install(|| {
+        (0..threads).into_par_iter().for_each(|t| {
+            for (i, &key) in window[t * chunk..(t + 1) * chunk].iter().enumerate() {
+                op(workload, cache, key, i);
+            }
+        })
+    });
+    (chunk * threads) as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args = parse_args();
+    let capacity = if args.workload == Workload::AllHits {
+        1 << 21
+    } else {
+        1 << 17
+    };
+    eprintln!(
+        "generating the trace (Zipf {} over 2^20 keys)...",
+        args.zipf
+    );
+    let trace = zipf_trace(OPS * 16, KEYS, args.zipf, 42);
+    let windows: Vec<&[u64]> = trace.chunks_exact(OPS).collect();
+    println!(
+        "| threads | {a} Mops/s | {b} Mops/s | {b} ÷ {a}, median of {r} rounds | min–max |",
+        a = args.a,
+        b = args.b,
+        r = args.rounds
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for &threads in &args.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a rayon pool");
+        let caches = [make(&args.a, capacity), make(&args.b, capacity)];
+        for cache in &caches {
+            if args.workload == Workload::AllHits {
+                for rank in 0..KEYS {
+                    cache.insert(scramble(rank));
+                }
+            } else {
+                // Warm up to the steady state, as the bench does.
+                for window in &windows[..4] {
+                    batch(
+                        &pool,
+                        threads,
+                        cache.as_ref(),
+                        window,
+                        Workload::ReadThrough,
+                    );
+                }
+            }
+        }
+        let (mut speed_a, mut speed_b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..args.rounds {
+            let window = windows[(4 + round) % windows.len()];
+            // Alternate which cache goes first, so neither always runs on
+            // a cache warmed by the other's pass over the same keys.
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut speed = [0.0; 2];
+            for i in order {
+                speed[i] = batch(&pool, threads, caches[i].as_ref(), window, args.workload);
+            }
+            speed_a.push(speed[0]);
+            speed_b.push(speed[1]);
+            ratios.push(speed[1] / speed[0]);
+        }
+        let (low, high) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &r| (l.min(r), h.max(r)));
+        println!(
+            "| {threads} | {:.2} | {:.2} | {:.2}× | {low:.2}–{high:.2} |",
+            median(&mut speed_a),
+            median(&mut speed_b),
+            median(&mut ratios)
+        );
+    }
+}
