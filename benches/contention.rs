@@ -18,7 +18,10 @@ use rayon::prelude::*;
 use shardcache::Policy;
 
 mod support;
-use support::{make, read_through, zipf_trace, BenchCache, CACHES};
+use support::{
+    batch, get_op, make, read_through, read_through_op, write_heavy_op, zipf_trace, BenchCache,
+    CACHES,
+};
 
 const KEYS: u64 = 1 << 20;
 /// Operations per timed batch, split evenly over the threads.
@@ -37,45 +40,6 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .num_threads(threads)
         .build()
         .expect("a rayon pool")
-}
-
-/// Runs `op` over `trace`, split into one slice per thread, and times it.
-fn batch(
-    pool: &rayon::ThreadPool,
-    threads: usize,
-    cache: &dyn BenchCache,
-    trace: &[u64],
-    op: fn(&dyn BenchCache, u64, usize),
-) -> Duration {
-    let chunk = trace.len() / threads;
-    let start = Instant::now();
-    pool.install(|| {
-        (0..threads).into_par_iter().for_each(|t| {
-            for (i, &key) in trace[t * chunk..(t + 1) * chunk].iter().enumerate() {
-                op(cache, key, i);
-            }
-        })
-    });
-    start.elapsed()
-}
-
-fn read_through_op(cache: &dyn BenchCache, key: u64, _: usize) {
-    read_through(cache, key);
-}
-
-fn get_op(cache: &dyn BenchCache, key: u64, _: usize) {
-    cache.get(key);
-}
-
-/// 75% read-through, 12.5% inserts, 12.5% removes.
-fn write_heavy_op(cache: &dyn BenchCache, key: u64, i: usize) {
-    match i % 8 {
-        0 => cache.insert(key),
-        4 => cache.remove(key),
-        _ => {
-            read_through(cache, key);
-        }
-    }
 }
 
 fn throughput_group(

@@ -21,10 +21,9 @@
 #[path = "../benches/support/mod.rs"]
 mod support;
 
-use std::time::Instant;
-
-use rayon::prelude::*;
-use support::{make, read_through, scramble, zipf_trace, BenchCache};
+use support::{
+    batch, get_op, make, read_through_op, scramble, write_heavy_op, zipf_trace, BenchCache,
+};
 
 const KEYS: u64 = 1 << 20;
 const OPS: usize = 1 << 19;
@@ -93,45 +92,29 @@ fn parse_args() -> Args {
     args
 }
 
-/// One operation of the workload (the `i`-th of its thread's slice).
-fn op(workload: Workload, cache: &dyn BenchCache, key: u64, i: usize) {
-    match workload {
-        Workload::ReadThrough => {
-            read_through(cache, key);
+impl Workload {
+    /// The bench's operation for this workload.
+    fn op(self) -> fn(&dyn BenchCache, u64, usize) {
+        match self {
+            Workload::ReadThrough => read_through_op,
+            Workload::AllHits => get_op,
+            Workload::WriteHeavy => write_heavy_op,
         }
-        Workload::AllHits => {
-            cache.get(key);
-        }
-        // 75% read-through, 12.5% inserts, 12.5% removes.
-        Workload::WriteHeavy => match i % 8 {
-            0 => cache.insert(key),
-            4 => cache.remove(key),
-            _ => {
-                read_through(cache, key);
-            }
-        },
     }
 }
 
 /// Runs `window` split over `threads` and returns millions of operations
 /// per second.
-fn batch(
+fn mops(
     pool: &rayon::ThreadPool,
     threads: usize,
     cache: &dyn BenchCache,
     window: &[u64],
     workload: Workload,
 ) -> f64 {
-    let chunk = window.len() / threads;
-    let start = Instant::now();
-    pool.install(|| {
-        (0..threads).into_par_iter().for_each(|t| {
-            for (i, &key) in window[t * chunk..(t + 1) * chunk].iter().enumerate() {
-                op(workload, cache, key, i);
-            }
-        })
-    });
-    (chunk * threads) as f64 / start.elapsed().as_secs_f64() / 1e6
+    let ops = window.len() / threads * threads;
+    let elapsed = batch(pool, threads, cache, window, workload.op());
+    ops as f64 / elapsed.as_secs_f64() / 1e6
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -173,13 +156,7 @@ fn main() {
             } else {
                 // Warm up to the steady state, as the bench does.
                 for window in &windows[..4] {
-                    batch(
-                        &pool,
-                        threads,
-                        cache.as_ref(),
-                        window,
-                        Workload::ReadThrough,
-                    );
+                    batch(&pool, threads, cache.as_ref(), window, read_through_op);
                 }
             }
         }
@@ -191,7 +168,7 @@ fn main() {
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             let mut speed = [0.0; 2];
             for i in order {
-                speed[i] = batch(&pool, threads, caches[i].as_ref(), window, args.workload);
+                speed[i] = mops(&pool, threads, caches[i].as_ref(), window, args.workload);
             }
             speed_a.push(speed[0]);
             speed_b.push(speed[1]);

@@ -6,6 +6,9 @@
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
 
 /// A deterministic xorshift64* generator.
 pub struct Rng(u64);
@@ -71,6 +74,47 @@ pub fn read_through(cache: &dyn BenchCache, key: u64) -> bool {
     } else {
         cache.insert(key);
         false
+    }
+}
+
+/// Runs `op` over `trace`, split into one contiguous slice per thread of
+/// `pool`, and times it. `op` gets the cache, the key and the operation's
+/// index within its thread's slice.
+pub fn batch(
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    cache: &dyn BenchCache,
+    trace: &[u64],
+    op: fn(&dyn BenchCache, u64, usize),
+) -> Duration {
+    let chunk = trace.len() / threads;
+    let start = Instant::now();
+    pool.install(|| {
+        (0..threads).into_par_iter().for_each(|t| {
+            for (i, &key) in trace[t * chunk..(t + 1) * chunk].iter().enumerate() {
+                op(cache, key, i);
+            }
+        })
+    });
+    start.elapsed()
+}
+
+pub fn read_through_op(cache: &dyn BenchCache, key: u64, _: usize) {
+    read_through(cache, key);
+}
+
+pub fn get_op(cache: &dyn BenchCache, key: u64, _: usize) {
+    cache.get(key);
+}
+
+/// 75% read-through, 12.5% inserts, 12.5% removes.
+pub fn write_heavy_op(cache: &dyn BenchCache, key: u64, i: usize) {
+    match i % 8 {
+        0 => cache.insert(key),
+        4 => cache.remove(key),
+        _ => {
+            read_through(cache, key);
+        }
     }
 }
 
