@@ -5,9 +5,12 @@
 //! processes running the same code on the same trace (page placement,
 //! neighbours). Both caches here live in one process and take turns on each
 //! window, so whatever disturbs one round disturbs both, and the median of
-//! the per-round ratios is stable to a few percent between processes. It
-//! answers "how fast is B relative to A", not "how fast is A"; the
-//! workloads and the caches are those of `benches/contention.rs`.
+//! the per-round ratios repeats to within about ±0.06 between processes
+//! (use 20 rounds or more). It answers "how fast is B relative to A", not
+//! "how fast is A"; the workloads and the caches are those of
+//! `benches/contention.rs`. Both caches are alive at once, so the working
+//! set is the sum of theirs: on the all-hits workload (2^20 entries each)
+//! that changes the regime measured, see `docs/benchmarks.md`.
 //!
 //! ```text
 //! cargo run --release --example ab -- [--a shardcache] [--b shardcache-tinylfu]
