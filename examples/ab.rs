@@ -6,7 +6,7 @@
 //! neighbours). Both caches here live in one process and take turns on each
 //! window, so whatever disturbs one round disturbs both, and the median of
 //! the per-round ratios repeats to within about ±0.06 between processes
-//! (use 20 rounds or more). It answers "how fast is B relative to A", not
+//! (with the default 20 rounds). It answers "how fast is B relative to A", not
 //! "how fast is A"; the workloads and the caches are those of
 //! `benches/contention.rs`. Both caches are alive at once, so the working
 //! set is the sum of theirs: on the all-hits workload (2^20 entries each)
@@ -15,7 +15,7 @@
 //! ```text
 //! cargo run --release --example ab -- [--a shardcache] [--b shardcache-tinylfu]
 //!     [--workload read-through|all-hits|write-heavy] [--zipf 1.0]
-//!     [--threads 1,2,8] [--rounds 10]
+//!     [--threads 1,2,8] [--rounds 20]
 //! ```
 //!
 //! Cache names: shardcache, shardcache-tinylfu, quick_cache, moka,
@@ -57,7 +57,7 @@ fn parse_args() -> Args {
         workload: Workload::ReadThrough,
         zipf: 1.0,
         threads: vec![1, 2, 8],
-        rounds: 10,
+        rounds: 20,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
