@@ -45,6 +45,13 @@ pub enum Policy {
     /// from shadow caches). Resists scans and loops, and on the recorded
     /// traces beats LRU by 13 points of hit ratio on average. See
     /// `docs/policy.md`.
+    ///
+    /// Cost: the shadow caches replay a sample of the keys that is larger,
+    /// relative to the traffic, the smaller the cache (every key below 128
+    /// entries). Measured in instructions per read-through operation on a
+    /// skewed workload, W-TinyLFU costs about 7× LRU at 100 entries, 2.2×
+    /// at 1,000 and 1.1× at 10,000. For a small, very hot cache, prefer
+    /// LRU unless the hit ratio pays for it.
     TinyLfu,
 }
 
