@@ -376,10 +376,9 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             };
             // Hash first (unless the policy did): if the user's `Hash`
             // panics, nothing has changed yet.
-            let hash = match victim.hash {
-                Some(hash) => hash,
-                None => hash_of(self.arena.key(victim.index)),
-            };
+            let hash = victim
+                .hash
+                .unwrap_or_else(|| hash_of(self.arena.key(victim.index)));
             garbage.push(self.remove_index(hash, victim.index));
             self.counters.evictions += 1;
         }

@@ -10,9 +10,9 @@
 //! of evicted values) while it holds a lock, and the few user callbacks that
 //! do run under a shard lock (`Hash`, `Eq`, `Clone` of a value being read)
 //! run between complete steps (before a step changes anything, or after it
-//! is done, as when W-TinyLFU hashes a node whose hit it applies next), so a
-//! panic can never leave a half-updated shard behind. Poisoning would only turn one panic into a
-//! cache that fails forever.
+//! is done, as when W-TinyLFU hashes a node whose hit it applies next), so
+//! a panic can never leave a half-updated shard behind. Poisoning would
+//! only turn one panic into a cache that fails forever.
 
 #[cfg(not(shardcache_loom))]
 mod imp {
@@ -233,9 +233,9 @@ pub(crate) use imp::*;
 /// only access that can race is a reader's relaxed `fetch_or` of a node's
 /// referenced mark under the shard's *read* lock; every other access holds
 /// the *write* lock, whose acquisition orders it after those readers; what a
-/// reader reads of the mark (to skip setting it twice) decides nothing else. loom's atomic would make every
-/// link update of every model a scheduling point (and grow each node), for
-/// no interleaving the shard lock does not already decide; the model of the
-/// read path (`loom-tests/read_path.rs`) still explores the marks through
-/// the lock.
+/// reader reads of the mark (to skip setting it twice) decides nothing
+/// else. loom's atomic would make every link update of every model a
+/// scheduling point (and grow each node), for no interleaving the shard
+/// lock does not already decide; the model of the read path
+/// (`loom-tests/read_path.rs`) still explores the marks through the lock.
 pub(crate) use std::sync::atomic::AtomicU32 as LockedAtomicU32;
