@@ -697,22 +697,12 @@ fn a_panicking_drop_after_a_load_is_not_a_failed_load() {
 
 /// A key whose drop, once armed, checks from another thread (with a time
 /// limit) that its cache is not locked.
+#[derive(Clone)]
 struct ProbeKey {
     id: u64,
     cache: std::sync::Weak<Cache<ProbeKey, u64>>,
     armed: Arc<AtomicBool>,
     blocked: Arc<AtomicUsize>,
-}
-
-impl Clone for ProbeKey {
-    fn clone(&self) -> Self {
-        ProbeKey {
-            id: self.id,
-            cache: self.cache.clone(),
-            armed: self.armed.clone(),
-            blocked: self.blocked.clone(),
-        }
-    }
 }
 
 impl PartialEq for ProbeKey {

@@ -227,9 +227,9 @@ fn set_capacity_resizes_the_sketch() {
 /// Caches of several shards take W-TinyLFU hits lazily (a mark under the
 /// read lock, applied when the node reaches a tail). Random operations on
 /// such a cache: every read returns the value last written for its key,
-/// the lists stay consistent, the cache stays within its capacity, every
-/// `get` is counted once, and the hot half of the keys (hit far more often)
-/// is what the cache holds at the end.
+/// the lists stay consistent, the cache stays within its capacity, and
+/// every `get` is counted once. Then a hot set that only ever hits must
+/// survive a stream of one-off keys (it can only through the lazy hits).
 #[test]
 fn lazy_hits_on_several_shards_keep_the_cache_consistent() {
     let capacity = 4_096u64;
