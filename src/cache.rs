@@ -179,6 +179,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             let shard = self.shard_read(hash);
             shard.note_shared_lookup(hash);
             let found = shard.get_shared(hash, key);
+            if found.is_none() {
+                shard.prefetch_store(hash);
+            }
             drop(shard);
             if found.is_some() {
                 self.read_counters.hit();

@@ -37,6 +37,7 @@ mod cache;
 mod flight;
 mod load;
 mod policy;
+mod prefetch;
 mod shard;
 mod stats;
 mod sync;

@@ -294,6 +294,13 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         self.store(hash, weight, hash_of, garbage);
     }
 
+    /// An insertion of `hash` may follow (a lookup missed, or an insert
+    /// begins): starts loading what the policy will touch for it.
+    #[inline]
+    pub(crate) fn prefetch_store(&self, hash: u64) {
+        self.policy.prefetch_store(&self.arena, hash);
+    }
+
     /// Stores the entry parked in `garbage.pending`.
     fn store(
         &mut self,
@@ -302,6 +309,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         hash_of: &impl Fn(&K) -> u64,
         garbage: &mut Garbage<K, V>,
     ) {
+        self.prefetch_store(hash);
         let existing = self.find(hash, &garbage.pending_entry().0);
         if weight > self.budget {
             let (key, value) = garbage.take_pending();

@@ -251,6 +251,22 @@ impl PolicyState {
         }
     }
 
+    /// An insertion of `hash` may be coming: starts loading the cache
+    /// lines it will touch beyond the index, so that their misses overlap
+    /// the lookup's: main's tail node (LRU's victim, W-TinyLFU's
+    /// opponent in the admission duel) and, for W-TinyLFU, the key's
+    /// sketch block. A hint only: nothing changes if the insertion never
+    /// comes.
+    #[inline]
+    pub(crate) fn prefetch_store<K, V>(&self, arena: &Arena<K, V>, hash: u64) {
+        if let Some(tail) = arena.tail(Segment::Main) {
+            arena.prefetch(tail);
+        }
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.prefetch_sketch(hash);
+        }
+    }
+
     /// An insert or update of `hash` is about to be stored.
     pub(crate) fn on_store<K, V>(&mut self, arena: &mut Arena<K, V>, hash: u64, w: Weights<'_>) {
         if let PolicyState::TinyLfu {

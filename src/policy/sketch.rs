@@ -120,6 +120,13 @@ impl Sketch {
         min as u8
     }
 
+    /// Starts loading `hash`'s block into the CPU cache.
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let (block, _) = self.locate(hash);
+        crate::prefetch::prefetch(&self.table[block]);
+    }
+
     /// Counts one access of `hash` (saturating each counter at 15), then
     /// ages the whole sketch if the period is over.
     #[inline]
