@@ -3,7 +3,8 @@
 //!
 //! A `Shard` is changed only through `&mut`, that is with its write lock held
 //! (see `cache.rs`); the read lock serves `peek`, `contains` and, on lazily
-//! promoting shards, `get_shared`, whose only write is a node's atomic mark.
+//! promoting shards, `get_shared`, whose only write is a node's atomic mark,
+//! and `prefetch_store`, which writes nothing.
 //! Its methods never run a loader, never drop an entry (the
 //! entries they remove come back as [`Garbage`] for the caller to drop after
 //! unlocking) and never block. The user code they may run is the key's

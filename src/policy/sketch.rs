@@ -124,7 +124,10 @@ impl Sketch {
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
         let (block, _) = self.locate(hash);
-        crate::prefetch::prefetch(&self.table[block]);
+        // Always in range; `get` keeps a panic branch off the lookup path.
+        if let Some(block) = self.table.get(block) {
+            crate::prefetch::prefetch(block);
+        }
     }
 
     /// Counts one access of `hash` (saturating each counter at 15), then
