@@ -35,6 +35,7 @@ mod arena;
 mod builder;
 mod cache;
 mod flight;
+mod index;
 mod load;
 mod policy;
 mod prefetch;

@@ -1,8 +1,8 @@
 //! A hint to the CPU to start loading a cache line that an operation will
 //! need shortly, so that its miss overlaps the work in between. The
 //! crate's only `unsafe`; its callers are `Shard::prefetch_store` and what
-//! it calls, and what it bought is measured in `docs/benchmarks.md`
-//! (profile round 4).
+//! it calls, and the index's probe hint (`src/index.rs`). What they bought
+//! is measured in `docs/benchmarks.md` (profile rounds 4 and 5).
 
 /// Asks the CPU to start loading the cache line holding the start of
 /// `*value` into every level of its cache. A hint: it changes nothing the
@@ -24,4 +24,23 @@ pub(crate) fn prefetch<T>(value: &T) {
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = value;
+}
+
+/// Like [`prefetch`], for a bare address, which need not be that of
+/// anything live: the index's probe hint computes one from the table's
+/// layout, and may be stale.
+#[inline(always)]
+pub(crate) fn prefetch_addr(addr: usize) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    #[allow(unsafe_code)]
+    // SAFETY: as in `prefetch`: SSE is enabled by the `cfg`, and
+    // `prefetcht0` never faults, writes nothing and changes no state the
+    // program can see, whatever the address. The pointer is made without
+    // provenance and is never dereferenced.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::without_provenance::<i8>(addr));
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = addr;
 }

@@ -28,6 +28,7 @@ use hashbrown::HashTable;
 
 use crate::arena::{Arena, Drained, Segment, MAX_NODES};
 use crate::flight::{Flight, FlightSlot};
+use crate::index::Index;
 use crate::policy::{Policy, PolicyState, Shared};
 use crate::stats::Counters;
 use crate::sync::Arc;
@@ -109,7 +110,7 @@ pub(crate) enum Step<K, V> {
 pub(crate) struct Shard<K, V> {
     arena: Arena<K, V>,
     /// Arena indices, filed under their key's hash.
-    table: HashTable<u32>,
+    index: Index,
     flights: HashTable<FlightSlot<K, V>>,
     policy: PolicyState,
     /// Entry weights by slot, when the cache has a weigher.
@@ -131,7 +132,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     ) -> Self {
         Shard {
             arena: Arena::new(),
-            table: HashTable::new(),
+            index: Index::new(),
             flights: HashTable::new(),
             policy: PolicyState::new(policy, budget, shards, shared),
             weights: weighted.then(Vec::new),
@@ -178,9 +179,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         Q: ?Sized + Eq,
     {
         let arena = &self.arena;
-        self.table
-            .find(hash, |&index| arena.key(index).borrow() == key)
-            .copied()
+        self.index
+            .find(hash, |index| arena.key(index).borrow() == key)
     }
 
     /// Looks a key up for a reader: a hit promotes the entry and counts; a
@@ -346,17 +346,15 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                     // LRU: room first, so the newcomer is never a candidate.
                     self.evict_to(self.budget - weight, hash_of, garbage);
                 }
-                if self.table.len() == self.table.capacity() {
-                    self.grow_table(hash_of);
+                if self.index.is_full() {
+                    self.grow_index(hash_of);
                 }
                 // No user code runs from here until the entry is linked in.
                 let (key, value) = garbage.take_pending();
                 let index =
                     self.arena
                         .insert(self.policy.entry_segment(), key, value, self.slot_limit());
-                self.table.insert_unique(hash, index, |_| {
-                    unreachable!("shardcache: the index was grown before inserting")
-                });
+                self.index.insert(hash, index);
                 self.weight += weight;
                 if let Some(weights) = &mut self.weights {
                     if weights.len() <= index as usize {
@@ -395,11 +393,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
 
     /// Removes the entry at `index`, filed under `hash`.
     fn remove_index(&mut self, hash: u64, index: u32) -> (K, V) {
-        match self.table.find_entry(hash, |&i| i == index) {
-            Ok(entry) => {
-                entry.remove();
-            }
-            Err(_) => unreachable!("shardcache: entry missing from the index (inconsistent Hash?)"),
+        if !self.index.remove(hash, index) {
+            unreachable!("shardcache: entry missing from the index (inconsistent Hash?)");
         }
         let weight = self.weights.as_ref().map_or(1, |w| w[index as usize]);
         self.weight -= weight;
@@ -412,16 +407,11 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     /// weighs 1. Building a new table (instead of letting hashbrown grow or
     /// rehash in place) keeps the old one intact if a key's `Hash` panics.
     #[cold]
-    fn grow_table(&mut self, hash_of: &impl Fn(&K) -> u64) {
-        let len = self.table.len();
+    fn grow_index(&mut self, hash_of: &impl Fn(&K) -> u64) {
+        let len = self.index.len();
         let target = (len * 2).max(16).min(self.slot_limit()).max(len + 1);
-        let mut fresh = HashTable::with_capacity(target);
         let arena = &self.arena;
-        for &index in self.table.iter() {
-            let hash = hash_of(arena.key(index));
-            fresh.insert_unique(hash, index, |&i| hash_of(arena.key(i)));
-        }
-        self.table = fresh;
+        self.index.rebuild(target, |i| hash_of(arena.key(i)));
     }
 
     pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q) -> Option<(K, V)>
@@ -439,7 +429,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         for slot in self.flights.iter_mut() {
             slot.superseded = true;
         }
-        self.table.clear();
+        self.index.clear();
         self.policy.on_clear();
         if let Some(weights) = &mut self.weights {
             weights.clear();
@@ -606,14 +596,15 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     /// Checks the invariants of the module docs and the arena's.
     pub(crate) fn validate(&self, hash_of: &impl Fn(&K) -> u64) {
         let occupied = self.arena.validate();
-        assert_eq!(occupied.len(), self.table.len(), "index and arena disagree");
+        assert_eq!(occupied.len(), self.index.len(), "index and arena disagree");
         for &index in &occupied {
             let hash = hash_of(self.arena.key(index));
             assert!(
-                self.table.find(hash, |&i| i == index).is_some(),
+                self.index.contains(hash, index),
                 "entry {index} missing from the index"
             );
         }
+        self.index.validate_hint();
         let weight: u64 = match &self.weights {
             Some(weights) => occupied.iter().map(|&i| weights[i as usize]).sum(),
             None => occupied.len() as u64,

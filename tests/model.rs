@@ -56,6 +56,11 @@ fn assert_recency_order(
 /// Runs `steps` random operations on a one-shard cache of `capacity` and on
 /// the reference, comparing every answer.
 fn differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
+    differential_with(capacity, steps, keys, seed, 20);
+}
+
+/// [`differential`], with a `clear` in about one of `50 × clear_odds` steps.
+fn differential_with(capacity: usize, steps: usize, keys: u64, seed: u64, clear_odds: u64) {
     let cache: Cache<u64, u64> = Cache::builder().capacity(capacity as u64).shards(1).build();
     // `lru` has no capacity 0; a 0-capacity cache must behave as always empty.
     let mut reference = NonZeroUsize::new(capacity).map(lru::LruCache::new);
@@ -113,7 +118,7 @@ fn differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
                 );
             }
             _ => {
-                if rng.below(20) == 0 {
+                if rng.below(clear_odds) == 0 {
                     cache.clear();
                     if let Some(r) = reference.as_mut() {
                         r.clear();
@@ -123,7 +128,9 @@ fn differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
         }
         let expected_len = reference.as_ref().map_or(0, |r| r.len());
         assert_eq!(cache.len(), expected_len, "len: {}", context());
-        if step % 16 == 0 {
+        // Every 16 steps, or less often on large caches (each check walks
+        // the whole cache).
+        if step % (capacity / 16).max(16) == 0 {
             cache.check_invariants();
             // The whole recency order must match, not just membership.
             assert_recency_order(&cache, reference.as_ref(), &context());
@@ -145,6 +152,15 @@ fn one_shard_is_exactly_lru_at_many_capacities() {
 #[test]
 fn eviction_order_matches_lru_over_a_long_run() {
     differential(64, 60_000, 150, 7);
+}
+
+/// Large enough that the index prefetches its probes (`src/index.rs`):
+/// answers stay exact, and the invariant check tests the probe hint
+/// against hashbrown's layout.
+#[test]
+fn a_large_cache_with_a_prefetching_index_is_exactly_lru() {
+    // Rare clears, so that the cache fills (about 60k steps) between them.
+    differential_with(20_000, 300_000, 30_000, 11, 4_000);
 }
 
 #[test]
