@@ -181,6 +181,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             let found = shard.get_shared(hash, key);
             if found.is_none() {
                 shard.prefetch_store(hash);
+                shard.prefetch_duel(&|k: &K| self.hash(k));
             }
             drop(shard);
             if found.is_some() {

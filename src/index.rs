@@ -67,9 +67,10 @@ impl Index {
     }
 
     /// Starts loading the control group and the slot where a probe for
-    /// `hash` begins.
+    /// `hash` begins (every probe does; a shard also calls it ahead of a
+    /// probe it expects to make).
     #[inline]
-    fn prefetch(&self, hash: u64) {
+    pub(crate) fn prefetch(&self, hash: u64) {
         if self.ctrl != 0 {
             let bucket = hash as usize & self.mask;
             prefetch_addr(self.ctrl.wrapping_add(bucket));

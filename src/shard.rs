@@ -4,7 +4,7 @@
 //! A `Shard` is changed only through `&mut`, that is with its write lock held
 //! (see `cache.rs`); the read lock serves `peek`, `contains` and, on lazily
 //! promoting shards, `get_shared`, whose only write is a node's atomic mark,
-//! and `prefetch_store`, which writes nothing.
+//! and `prefetch_store` and `prefetch_duel`, which write nothing.
 //! Its methods never run a loader, never drop an entry (the
 //! entries they remove come back as [`Garbage`] for the caller to drop after
 //! unlocking) and never block. The user code they may run is the key's
@@ -302,6 +302,30 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         self.policy.prefetch_store(&self.arena, hash);
     }
 
+    /// A read-locked lookup missed, so an insertion of its key probably
+    /// follows. On a full W-TinyLFU shard that insertion duels two nodes,
+    /// hashes both and unfiles the loser: this hashes them now (their
+    /// nodes were prefetched at the end of the last store) and starts
+    /// loading their index probes and sketch blocks, so that those misses
+    /// overlap the caller's return and its insert's locking. Writes
+    /// nothing. It runs the user's `Hash` on two cached keys; a panic
+    /// there is caught and only skips the hint (the insertion that hashes
+    /// them for real reports it, as before).
+    #[inline]
+    pub(crate) fn prefetch_duel(&self, hash_of: &impl Fn(&K) -> u64) {
+        if self.weight < self.budget {
+            return;
+        }
+        for node in self.policy.duellists(&self.arena).into_iter().flatten() {
+            let key = self.arena.key(node);
+            let hashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hash_of(key)));
+            if let Ok(hash) = hashed {
+                self.index.prefetch(hash);
+                self.policy.prefetch_sketch(hash);
+            }
+        }
+    }
+
     /// Stores the entry parked in `garbage.pending`.
     fn store(
         &mut self,
@@ -369,6 +393,11 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         // update may have grown an entry.
         self.evict_to(self.budget, hash_of, garbage);
         self.policy.settle(&mut self.arena, self.weights.as_deref());
+        // The next insertion's duellists: their nodes start loading now, so
+        // that `prefetch_duel` finds their keys cached.
+        for node in self.policy.duellists(&self.arena).into_iter().flatten() {
+            self.arena.prefetch(node);
+        }
     }
 
     /// Evicts the policy's victims until the shard weighs at most `target`

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use shardcache::{Cache, Policy};
@@ -251,6 +251,53 @@ fn a_panic_while_hashing_an_eviction_victim_changes_nothing() {
     cache.insert(Bomb(5, armed.clone()), 5);
     assert!(!cache.contains_key(&Bomb(0, armed.clone())));
     cache.check_invariants();
+}
+
+/// A key whose `Hash`, once armed with a key number, panics for every
+/// other key (`u64::MAX` disarms).
+#[derive(Clone, Debug)]
+struct Picky(u64, Arc<AtomicU64>);
+
+impl PartialEq for Picky {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Picky {}
+
+impl Hash for Picky {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let allowed = self.1.load(Ordering::SeqCst);
+        if allowed != u64::MAX && allowed != self.0 {
+            panic!("only key {allowed} may be hashed");
+        }
+        self.0.hash(state);
+    }
+}
+
+/// A W-TinyLFU miss on a full shard hashes its likely duellists to
+/// prefetch for the insertion that usually follows (`Shard::prefetch_duel`).
+/// Those are other keys: if their `Hash` panics, the lookup must still just
+/// miss, and the cache stay as it was.
+#[test]
+fn a_tinylfu_miss_survives_a_panic_hashing_the_keys_it_prefetches_for() {
+    let allowed = Arc::new(AtomicU64::new(u64::MAX));
+    let cache: Cache<Picky, u64> = Cache::builder()
+        .capacity(1024)
+        .policy(Policy::TinyLfu)
+        .build();
+    for i in 0..4096 {
+        cache.insert(Picky(i, allowed.clone()), i);
+    }
+    assert_eq!(cache.len(), 1024);
+    let probe = 1 << 40;
+    allowed.store(probe, Ordering::SeqCst);
+    assert_eq!(cache.get(&Picky(probe, allowed.clone())), None);
+    allowed.store(u64::MAX, Ordering::SeqCst);
+    cache.check_invariants();
+    assert_eq!(cache.len(), 1024);
+    assert_eq!(cache.stats().misses, 1);
 }
 
 /// A value whose drop checks, from another thread and with a time limit,

@@ -270,6 +270,27 @@ impl PolicyState {
         }
     }
 
+    /// The nodes the next insertion into a full shard will probably duel,
+    /// hash and unfile: W-TinyLFU's window tail (the candidate) and main's
+    /// victim; none under LRU, whose victim needs no duel. A hint for
+    /// prefetching: either may turn out marked, and the duel then meets
+    /// the next node instead.
+    #[inline]
+    pub(crate) fn duellists<K, V>(&self, arena: &Arena<K, V>) -> [Option<u32>; 2] {
+        match self {
+            PolicyState::Lru { .. } => [None, None],
+            PolicyState::TinyLfu { lfu, .. } => lfu.duellists(arena),
+        }
+    }
+
+    /// Starts loading `hash`'s sketch block (W-TinyLFU; nothing under LRU).
+    #[inline]
+    pub(crate) fn prefetch_sketch(&self, hash: u64) {
+        if let PolicyState::TinyLfu { lfu, .. } = self {
+            lfu.prefetch_sketch(hash);
+        }
+    }
+
     /// An insert or update of `hash` is about to be stored.
     pub(crate) fn on_store<K, V>(&mut self, arena: &mut Arena<K, V>, hash: u64, w: Weights<'_>) {
         if let PolicyState::TinyLfu {

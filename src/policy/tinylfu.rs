@@ -308,6 +308,13 @@ impl TinyLfu {
         }
     }
 
+    /// The window's tail and main's victim: the pair the next admission
+    /// duel will most likely compare (see `PolicyState::duellists`).
+    #[inline]
+    pub(crate) fn duellists<K, V>(&self, arena: &Arena<K, V>) -> [Option<u32>; 2] {
+        [arena.tail(Segment::Window), Self::main_victim(arena)]
+    }
+
     /// Starts loading the sketch block that counting `hash` will touch.
     #[inline]
     pub(crate) fn prefetch_sketch(&self, hash: u64) {
