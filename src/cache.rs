@@ -179,11 +179,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             let shard = self.shard_read(hash);
             shard.note_shared_lookup(hash);
             let found = shard.get_shared(hash, key);
+            let mut caught = None;
             if found.is_none() {
                 shard.prefetch_store(hash);
-                shard.prefetch_duel(&|k: &K| self.hash(k));
+                caught = shard.prefetch_duel(&|k: &K| self.hash(k));
             }
             drop(shard);
+            drop(caught);
             if found.is_some() {
                 self.read_counters.hit();
             } else {

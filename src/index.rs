@@ -15,9 +15,13 @@
 //! most 7/8 full, and usually about half).
 //!
 //! The index learns `ctrl` from the table itself (at the first insertion
-//! after each rebuild: the new entry's bucket index and address) and tests
-//! check the arithmetic against every occupied bucket
-//! ([`Index::validate_hint`]). The hint is only ever handed to
+//! after each rebuild: the new entry's bucket index and address).
+//! [`Index::validate_hint`] checks the slot arithmetic (stride and
+//! direction) against every occupied bucket, and a unit test checks that
+//! probes start at `hash & mask` (most entries of a half-full table sit
+//! in that bucket). That the control bytes begin right above slot 0 is
+//! hashbrown's layout, which no test can observe. The hint is only ever
+//! handed to
 //! [`prefetch_addr`](crate::prefetch::prefetch_addr), which cannot fault or
 //! change anything, so a hashbrown that laid its table out differently
 //! would make the hint useless, never a lookup wrong. Small tables (below
@@ -133,13 +137,14 @@ impl Index {
         self.table.clear();
     }
 
-    /// Whether `index` is filed under `hash` (tests), without prefetching.
+    /// Whether `index` is filed under `hash`, without prefetching (for
+    /// `check_invariants`).
     pub(crate) fn contains(&self, hash: u64, index: u32) -> bool {
         self.table.find(hash, |&i| i == index).is_some()
     }
 
     /// Checks the hint against the table: every occupied bucket's slot is
-    /// where the hint's arithmetic puts it (tests).
+    /// where the hint's arithmetic puts it (for `check_invariants`).
     pub(crate) fn validate_hint(&self) {
         if self.ctrl == 0 {
             return;
@@ -190,6 +195,18 @@ mod tests {
         }
         assert!(index.hinted(), "a table of {n} entries should be hinted");
         index.validate_hint();
+        // Probes start at `hash & mask`: in this table (at most half full
+        // after its last rebuild) most entries sit in that very bucket.
+        let at_start = (0..n)
+            .filter(|&i| {
+                let bucket = index.table.find_bucket_index(mix(i), |&j| j == i);
+                bucket == Some(mix(i) as usize & index.mask)
+            })
+            .count();
+        assert!(
+            at_start > n as usize / 2,
+            "only {at_start} of {n} entries at their probe's start bucket"
+        );
         for i in (0..n).step_by(7) {
             assert_eq!(index.find(mix(i), |j| j == i), Some(i));
             assert!(index.remove(mix(i), i));

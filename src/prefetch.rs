@@ -1,8 +1,11 @@
 //! A hint to the CPU to start loading a cache line that an operation will
 //! need shortly, so that its miss overlaps the work in between. The
-//! crate's only `unsafe`; its callers are `Shard::prefetch_store` and what
-//! it calls, and the index's probe hint (`src/index.rs`). What they bought
-//! is measured in `docs/benchmarks.md` (profile rounds 4 and 5).
+//! crate's only `unsafe`. Its callers: the index's probe hint
+//! (`src/index.rs`), and the shard's hints for a coming insertion
+//! (`Shard::prefetch_store`, `Shard::prefetch_duel`, and the duellists'
+//! nodes at the end of `Shard::store`), through the arena, the sketch and
+//! the index. What they bought is measured in `docs/benchmarks.md`
+//! (profile rounds 4 and 5).
 
 /// Asks the CPU to start loading the cache line holding the start of
 /// `*value` into every level of its cache. A hint: it changes nothing the

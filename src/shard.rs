@@ -8,21 +8,24 @@
 //! Its methods never run a loader, never drop an entry (the
 //! entries they remove come back as [`Garbage`] for the caller to drop after
 //! unlocking) and never block. The user code they may run is the key's
-//! `Hash` (to find an evicted or moved entry in the index), its `Eq`, and
-//! `V::clone` for a value being read; each happens before the shard is
-//! changed or after the change is complete, so a panic there leaves the shard
+//! `Hash` (to find an evicted or moved entry in the index, and, in
+//! `prefetch_duel`, to hint at a coming duel), its `Eq`, and `V::clone`
+//! for a value being read; each happens before the shard is changed or
+//! after the change is complete, so a panic there leaves the shard
 //! consistent.
 //!
 //! # Invariants
-//! - `table` holds exactly the indices of the arena's occupied slots, each
+//! - `index` holds exactly the indices of the arena's occupied slots, each
 //!   filed under the hash of its key (checked by [`Shard::validate`]);
 //! - `weight` is the sum of the entries' weights (1 each when unweighted) and
 //!   never exceeds `budget` once an operation returns;
 //! - `flights` holds one slot per key with a load in progress, and none of
 //!   those keys was in the arena when its load began.
 
+use std::any::Any;
 use std::borrow::Borrow;
 use std::hash::Hash;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use hashbrown::HashTable;
 
@@ -32,6 +35,9 @@ use crate::index::Index;
 use crate::policy::{Policy, PolicyState, Shared};
 use crate::stats::Counters;
 use crate::sync::Arc;
+
+/// What a caught panic carries (see [`Shard::prefetch_duel`]).
+pub(crate) type PanicPayload = Box<dyn Any + Send>;
 
 /// Entries and values removed under the lock, dropped by the caller after it
 /// has released the lock (so user `Drop` code never runs under it). The
@@ -308,22 +314,30 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     /// nodes were prefetched at the end of the last store) and starts
     /// loading their index probes and sketch blocks, so that those misses
     /// overlap the caller's return and its insert's locking. Writes
-    /// nothing. It runs the user's `Hash` on two cached keys; a panic
-    /// there is caught and only skips the hint (the insertion that hashes
-    /// them for real reports it, as before).
+    /// nothing.
+    ///
+    /// It runs the user's `Hash` on two cached keys. A panic there is
+    /// caught and only ends the hint (the insertion that hashes them for
+    /// real reports it, as before); its payload comes back for the caller
+    /// to drop after unlocking (a payload's `Drop` is user code). Where
+    /// panics abort, no other key's `Hash` runs here at all.
     #[inline]
-    pub(crate) fn prefetch_duel(&self, hash_of: &impl Fn(&K) -> u64) {
-        if self.weight < self.budget {
-            return;
+    pub(crate) fn prefetch_duel(&self, hash_of: &impl Fn(&K) -> u64) -> Option<PanicPayload> {
+        if cfg!(not(panic = "unwind")) || self.weight < self.budget {
+            return None;
         }
         for node in self.policy.duellists(&self.arena).into_iter().flatten() {
             let key = self.arena.key(node);
-            let hashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hash_of(key)));
-            if let Ok(hash) = hashed {
-                self.index.prefetch(hash);
-                self.policy.prefetch_sketch(hash);
+            // Unwind safe: nothing here writes to the shard.
+            match catch_unwind(AssertUnwindSafe(|| hash_of(key))) {
+                Ok(hash) => {
+                    self.index.prefetch(hash);
+                    self.policy.prefetch_sketch(hash);
+                }
+                Err(payload) => return Some(payload),
             }
         }
+        None
     }
 
     /// Stores the entry parked in `garbage.pending`.
@@ -394,9 +408,12 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         self.evict_to(self.budget, hash_of, garbage);
         self.policy.settle(&mut self.arena, self.weights.as_deref());
         // The next insertion's duellists: their nodes start loading now, so
-        // that `prefetch_duel` finds their keys cached.
-        for node in self.policy.duellists(&self.arena).into_iter().flatten() {
-            self.arena.prefetch(node);
+        // that `prefetch_duel` (read-locked lookups only) finds their keys
+        // cached.
+        if self.policy.reads_shared() {
+            for node in self.policy.duellists(&self.arena).into_iter().flatten() {
+                self.arena.prefetch(node);
+            }
         }
     }
 

@@ -254,9 +254,15 @@ fn a_panic_while_hashing_an_eviction_victim_changes_nothing() {
 }
 
 /// A key whose `Hash`, once armed with a key number, panics for every
-/// other key (`u64::MAX` disarms).
+/// other key (`u64::MAX` disarms), counting its panics.
 #[derive(Clone, Debug)]
-struct Picky(u64, Arc<AtomicU64>);
+struct Picky(u64, Arc<Arming>);
+
+#[derive(Debug)]
+struct Arming {
+    allowed: AtomicU64,
+    panics: AtomicUsize,
+}
 
 impl PartialEq for Picky {
     fn eq(&self, other: &Self) -> bool {
@@ -268,8 +274,9 @@ impl Eq for Picky {}
 
 impl Hash for Picky {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let allowed = self.1.load(Ordering::SeqCst);
+        let allowed = self.1.allowed.load(Ordering::SeqCst);
         if allowed != u64::MAX && allowed != self.0 {
+            self.1.panics.fetch_add(1, Ordering::SeqCst);
             panic!("only key {allowed} may be hashed");
         }
         self.0.hash(state);
@@ -282,19 +289,29 @@ impl Hash for Picky {
 /// miss, and the cache stay as it was.
 #[test]
 fn a_tinylfu_miss_survives_a_panic_hashing_the_keys_it_prefetches_for() {
-    let allowed = Arc::new(AtomicU64::new(u64::MAX));
+    let arming = Arc::new(Arming {
+        allowed: AtomicU64::new(u64::MAX),
+        panics: AtomicUsize::new(0),
+    });
+    // Two shards: lookups run under the read lock, where the hint lives.
     let cache: Cache<Picky, u64> = Cache::builder()
         .capacity(1024)
+        .shards(2)
         .policy(Policy::TinyLfu)
         .build();
     for i in 0..4096 {
-        cache.insert(Picky(i, allowed.clone()), i);
+        cache.insert(Picky(i, arming.clone()), i);
     }
     assert_eq!(cache.len(), 1024);
     let probe = 1 << 40;
-    allowed.store(probe, Ordering::SeqCst);
-    assert_eq!(cache.get(&Picky(probe, allowed.clone())), None);
-    allowed.store(u64::MAX, Ordering::SeqCst);
+    arming.allowed.store(probe, Ordering::SeqCst);
+    assert_eq!(cache.get(&Picky(probe, arming.clone())), None);
+    assert_eq!(
+        arming.panics.load(Ordering::SeqCst),
+        1,
+        "the miss should have tried to hash a duellist, and stopped at its panic"
+    );
+    arming.allowed.store(u64::MAX, Ordering::SeqCst);
     cache.check_invariants();
     assert_eq!(cache.len(), 1024);
     assert_eq!(cache.stats().misses, 1);
