@@ -7,8 +7,8 @@
 //! index slot that a matching control byte points to, and the arena node
 //! that slot names. hashbrown keeps its `u32` slots just below its control
 //! bytes, slot `i` at `ctrl - 4 × (i + 1)`, and a probe for `hash` starts
-//! at bucket `hash & mask`. So once the index knows `ctrl` and `mask`, a
-//! lookup can ask for the first control group and for the slot at the
+//! at bucket `hash & mask` (hashbrown's bucket mask). So once the index
+//! knows `ctrl`, a lookup can ask for the first control group and for the slot at the
 //! probe's start in the same breath, before it reads either, and the first
 //! two misses overlap instead of following each other (a hit nearly always
 //! matches within a bucket or two of the probe's start: the index runs at
@@ -45,10 +45,6 @@ pub(crate) struct Index {
     /// The address of the table's control bytes, or 0 for "no hint" (a
     /// small table, or one rebuilt and not yet inserted into).
     ctrl: usize,
-    /// `buckets − 1`, valid when `ctrl != 0`.
-    mask: usize,
-    /// Whether the next insertion should learn `ctrl`.
-    learn: bool,
 }
 
 impl Index {
@@ -56,8 +52,6 @@ impl Index {
         Index {
             table: HashTable::new(),
             ctrl: 0,
-            mask: 0,
-            learn: false,
         }
     }
 
@@ -76,7 +70,7 @@ impl Index {
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
         if self.ctrl != 0 {
-            let bucket = hash as usize & self.mask;
+            let bucket = hash as usize & self.mask();
             prefetch_addr(self.ctrl.wrapping_add(bucket));
             prefetch_addr(self.ctrl.wrapping_sub(SLOT * (bucket + 1)));
         }
@@ -98,12 +92,10 @@ impl Index {
         let entry = self.table.insert_unique(hash, index, |_| {
             unreachable!("shardcache: the index was rebuilt before inserting")
         });
-        if self.learn {
+        let (slot, bucket) = (entry.get() as *const u32 as usize, entry.bucket_index());
+        if self.ctrl == 0 && self.table.num_buckets() >= HINTED_BUCKETS {
             // Slot `b` sits `4 × (b + 1)` bytes below the control bytes.
-            let slot = entry.get() as *const u32 as usize;
-            self.ctrl = slot + SLOT * (entry.bucket_index() + 1);
-            self.mask = self.table.num_buckets() - 1;
-            self.learn = false;
+            self.ctrl = slot + SLOT * (bucket + 1);
         }
     }
 
@@ -128,8 +120,8 @@ impl Index {
             fresh.insert_unique(hash_of(index), index, |&i| hash_of(i));
         }
         self.table = fresh;
+        // Learned again at the next insertion.
         self.ctrl = 0;
-        self.learn = self.table.num_buckets() >= HINTED_BUCKETS;
     }
 
     /// Unfiles everything, keeping the table's allocation (and the hint).
@@ -149,7 +141,6 @@ impl Index {
         if self.ctrl == 0 {
             return;
         }
-        assert_eq!(self.mask, self.table.num_buckets() - 1, "stale bucket mask");
         for bucket in self.table.iter_buckets() {
             let slot = self
                 .table
@@ -161,6 +152,12 @@ impl Index {
                 "the index's prefetch hint misplaces bucket {bucket}"
             );
         }
+    }
+
+    /// The bucket mask: where a probe for a hash starts is `hash & mask`.
+    #[inline]
+    fn mask(&self) -> usize {
+        self.table.num_buckets() - 1
     }
 
     /// Whether lookups are prefetching (tests).
@@ -200,7 +197,7 @@ mod tests {
         let at_start = (0..n)
             .filter(|&i| {
                 let bucket = index.table.find_bucket_index(mix(i), |&j| j == i);
-                bucket == Some(mix(i) as usize & index.mask)
+                bucket == Some(mix(i) as usize & index.mask())
             })
             .count();
         assert!(
