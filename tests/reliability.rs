@@ -211,57 +211,35 @@ fn panicking_hash_and_eq_leave_the_cache_usable() {
     cache.check_invariants();
 }
 
-/// A Hash that panics only for keys hashed under the lock (the eviction of
-/// key 0), to hit the in-lock path precisely.
-#[derive(Clone, Debug)]
-struct Bomb(u64, Arc<AtomicBool>);
-
-impl PartialEq for Bomb {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
-
-impl Eq for Bomb {}
-
-impl Hash for Bomb {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        if self.0 == 0 && self.1.load(Ordering::SeqCst) {
-            panic!("boom");
-        }
-        self.0.hash(state);
-    }
-}
-
-#[test]
-fn a_panic_while_hashing_an_eviction_victim_changes_nothing() {
-    let armed = Arc::new(AtomicBool::new(false));
-    let cache: Cache<Bomb, u64> = Cache::builder().capacity(3).shards(1).build();
-    for i in 0..3 {
-        cache.insert(Bomb(i, armed.clone()), i);
-    }
-    armed.store(true, Ordering::SeqCst);
-    // Key 0 is the LRU victim: hashing it under the lock panics.
-    assert!(catch_unwind(AssertUnwindSafe(|| cache.insert(Bomb(5, armed.clone()), 5))).is_err());
-    armed.store(false, Ordering::SeqCst);
-    cache.check_invariants();
-    assert_eq!(cache.len(), 3);
-    assert!(cache.contains_key(&Bomb(0, armed.clone())));
-    assert!(!cache.contains_key(&Bomb(5, armed.clone())));
-    cache.insert(Bomb(5, armed.clone()), 5);
-    assert!(!cache.contains_key(&Bomb(0, armed.clone())));
-    cache.check_invariants();
-}
-
 /// A key whose `Hash`, once armed with a key number, panics for every
-/// other key (`u64::MAX` disarms), counting its panics.
+/// other key, counting its panics: armed with the key being inserted or
+/// looked up, it hits precisely the paths that hash *other* keys (an
+/// eviction victim, a duellist).
 #[derive(Clone, Debug)]
 struct Picky(u64, Arc<Arming>);
 
 #[derive(Debug)]
 struct Arming {
+    /// The one key that may be hashed; `u64::MAX`: any.
     allowed: AtomicU64,
     panics: AtomicUsize,
+}
+
+impl Arming {
+    fn new() -> Arc<Arming> {
+        Arc::new(Arming {
+            allowed: AtomicU64::new(u64::MAX),
+            panics: AtomicUsize::new(0),
+        })
+    }
+
+    fn arm(&self, allowed: u64) {
+        self.allowed.store(allowed, Ordering::SeqCst);
+    }
+
+    fn disarm(&self) {
+        self.arm(u64::MAX);
+    }
 }
 
 impl PartialEq for Picky {
@@ -283,16 +261,36 @@ impl Hash for Picky {
     }
 }
 
+#[test]
+fn a_panic_while_hashing_an_eviction_victim_changes_nothing() {
+    let arming = Arming::new();
+    let cache: Cache<Picky, u64> = Cache::builder().capacity(3).shards(1).build();
+    for i in 0..3 {
+        cache.insert(Picky(i, arming.clone()), i);
+    }
+    arming.arm(5);
+    // Key 0 is the LRU victim: hashing it under the lock panics.
+    assert!(catch_unwind(AssertUnwindSafe(
+        || cache.insert(Picky(5, arming.clone()), 5)
+    ))
+    .is_err());
+    arming.disarm();
+    cache.check_invariants();
+    assert_eq!(cache.len(), 3);
+    assert!(cache.contains_key(&Picky(0, arming.clone())));
+    assert!(!cache.contains_key(&Picky(5, arming.clone())));
+    cache.insert(Picky(5, arming.clone()), 5);
+    assert!(!cache.contains_key(&Picky(0, arming.clone())));
+    cache.check_invariants();
+}
+
 /// A W-TinyLFU miss on a full shard hashes its likely duellists to
 /// prefetch for the insertion that usually follows (`Shard::prefetch_duel`).
 /// Those are other keys: if their `Hash` panics, the lookup must still just
 /// miss, and the cache stay as it was.
 #[test]
 fn a_tinylfu_miss_survives_a_panic_hashing_the_keys_it_prefetches_for() {
-    let arming = Arc::new(Arming {
-        allowed: AtomicU64::new(u64::MAX),
-        panics: AtomicUsize::new(0),
-    });
+    let arming = Arming::new();
     // Two shards: lookups run under the read lock, where the hint lives.
     let cache: Cache<Picky, u64> = Cache::builder()
         .capacity(1024)
@@ -304,14 +302,14 @@ fn a_tinylfu_miss_survives_a_panic_hashing_the_keys_it_prefetches_for() {
     }
     assert_eq!(cache.len(), 1024);
     let probe = 1 << 40;
-    arming.allowed.store(probe, Ordering::SeqCst);
+    arming.arm(probe);
     assert_eq!(cache.get(&Picky(probe, arming.clone())), None);
     assert_eq!(
         arming.panics.load(Ordering::SeqCst),
         1,
         "the miss should have tried to hash a duellist, and stopped at its panic"
     );
-    arming.allowed.store(u64::MAX, Ordering::SeqCst);
+    arming.disarm();
     cache.check_invariants();
     assert_eq!(cache.len(), 1024);
     assert_eq!(cache.stats().misses, 1);
@@ -322,7 +320,7 @@ fn a_tinylfu_miss_survives_a_panic_hashing_the_keys_it_prefetches_for() {
 /// a hung test).
 #[derive(Clone)]
 struct LockProbe {
-    cache: std::sync::Weak<Cache<Bomb, LockProbe>>,
+    cache: std::sync::Weak<Cache<Picky, LockProbe>>,
     blocked: Arc<AtomicUsize>,
 }
 
@@ -364,23 +362,23 @@ impl Drop for LockProbe {
 
 #[test]
 fn a_panic_while_hashing_a_victim_drops_the_entries_after_unlocking() {
-    let armed = Arc::new(AtomicBool::new(false));
+    let arming = Arming::new();
     let blocked = Arc::new(AtomicUsize::new(0));
-    let cache: Arc<Cache<Bomb, LockProbe>> =
+    let cache: Arc<Cache<Picky, LockProbe>> =
         Arc::new(Cache::builder().capacity(3).shards(1).build());
     let probe = LockProbe {
         cache: Arc::downgrade(&cache),
         blocked: blocked.clone(),
     };
     for i in 0..3 {
-        cache.insert(Bomb(i, armed.clone()), probe.clone());
+        cache.insert(Picky(i, arming.clone()), probe.clone());
     }
-    armed.store(true, Ordering::SeqCst);
+    arming.arm(5);
     // Key 0 is the LRU victim: hashing it under the lock panics, and the
     // incoming entry is dropped by the unwinding.
     let incoming = probe.clone();
     assert!(catch_unwind(AssertUnwindSafe(
-        || cache.insert(Bomb(5, armed.clone()), incoming)
+        || cache.insert(Picky(5, arming.clone()), incoming)
     ))
     .is_err());
     assert_eq!(
@@ -388,14 +386,14 @@ fn a_panic_while_hashing_a_victim_drops_the_entries_after_unlocking() {
         0,
         "a value was dropped under the shard lock"
     );
-    armed.store(false, Ordering::SeqCst);
+    arming.disarm();
     cache.check_invariants();
     assert_eq!(cache.len(), 3);
     // The same through a completed load that must evict.
-    armed.store(true, Ordering::SeqCst);
+    arming.arm(6);
     let loaded = probe.clone();
     assert!(catch_unwind(AssertUnwindSafe(|| {
-        cache.get_or_insert_with(Bomb(6, armed.clone()), || loaded)
+        cache.get_or_insert_with(Picky(6, arming.clone()), || loaded)
     }))
     .is_err());
     assert_eq!(
@@ -403,7 +401,7 @@ fn a_panic_while_hashing_a_victim_drops_the_entries_after_unlocking() {
         0,
         "a loaded value was dropped under the shard lock"
     );
-    armed.store(false, Ordering::SeqCst);
+    arming.disarm();
     cache.check_invariants();
     drop(probe);
     assert_eq!(blocked.load(Ordering::SeqCst), 0);
