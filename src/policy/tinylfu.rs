@@ -51,6 +51,8 @@ pub(crate) struct TinyLfu {
     rng: u64,
     /// Weight held by each segment, indexed by `Segment as usize`.
     held: [u64; 3],
+    /// Whether the shard has ever held half its budget (see `count`).
+    warm: bool,
 }
 
 impl TinyLfu {
@@ -81,6 +83,7 @@ impl TinyLfu {
             sketch_floor: sketch_capacity,
             rng: RNG_SEED,
             held: [0; 3],
+            warm: false,
         };
         lfu.retarget();
         lfu
@@ -172,7 +175,8 @@ impl TinyLfu {
         if !arena.take_mark(index) {
             return false;
         }
-        self.sketch.increment(hash_of(arena.key(index)));
+        let hash = hash_of(arena.key(index));
+        self.count(hash);
         true
     }
 
@@ -220,6 +224,22 @@ impl TinyLfu {
         }
     }
 
+    /// Counts an access in the sketch. Until the shard first holds half
+    /// its budget (`warm`) a key is counted only if its estimate is 0: the
+    /// sketch records that a key was seen, not how often. While a cache
+    /// fills it admits everything, so the counts matter only later, and a
+    /// burst of repeats during start-up (initialisation code, a warm-up
+    /// loop) would otherwise pin keys that are never used again in main
+    /// for several aging periods. (Caffeine and moka get a similar effect
+    /// by not counting at all until the cache is half full; recording one
+    /// sighting keeps the keys that do come back.)
+    #[inline]
+    fn count(&mut self, hash: u64) {
+        if self.warm || self.sketch.frequency(hash) == 0 {
+            self.sketch.increment(hash);
+        }
+    }
+
     fn xorshift64(&mut self) -> u64 {
         let mut x = self.rng;
         x ^= x << 13;
@@ -254,7 +274,7 @@ impl TinyLfu {
         hash: u64,
         w: Weights<'_>,
     ) {
-        self.sketch.increment(hash);
+        self.count(hash);
         match arena.segment(index) {
             Segment::Window => {
                 arena.touch(index);
@@ -323,8 +343,12 @@ impl TinyLfu {
 
     /// A new node was stored at the window's head.
     pub(crate) fn on_insert(&mut self, hash: u64, weight: u64) {
-        self.sketch.increment(hash);
+        self.count(hash);
         self.held[Segment::Window as usize] += weight;
+        if !self.warm {
+            let held: u64 = self.held.iter().sum();
+            self.warm = held.saturating_mul(2) >= self.budget;
+        }
     }
 
     /// A node left the shard.
@@ -415,5 +439,39 @@ impl TinyLfu {
         let mut held = [0u64; 3];
         arena.for_each(|index, _, _| held[arena.segment(index) as usize] += weight_of(w, index));
         assert_eq!(held, self.held, "segment weights do not add up");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_count_once_until_the_shard_is_half_full() {
+        let mut arena: Arena<u64, ()> = Arena::new();
+        let mut lfu = TinyLfu::with_sketch(8, 0, 8, 1_000);
+        let first = arena.insert(Segment::Window, 1, (), 9);
+        lfu.on_insert(1, 1);
+        for _ in 0..5 {
+            lfu.on_hit(&mut arena, first, 1, None);
+        }
+        assert_eq!(
+            lfu.sketch.frequency(1),
+            1,
+            "a filling shard counts a key once"
+        );
+        for key in 2..=4 {
+            arena.insert(Segment::Window, key, (), 9);
+            lfu.on_insert(key, 1);
+            assert_eq!(lfu.warm, key == 4, "warm once 4 of 8 are held");
+        }
+        for expected in 2..=4 {
+            lfu.on_hit(&mut arena, first, 1, None);
+            assert_eq!(
+                lfu.sketch.frequency(1),
+                expected,
+                "a warm shard counts every access"
+            );
+        }
     }
 }

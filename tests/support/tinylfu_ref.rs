@@ -208,6 +208,9 @@ pub struct Core {
     next_stamp: u64,
     sketch: Sketch,
     rng: u64,
+    /// Set (for good) once the cache first holds half its capacity; until
+    /// then [`Core::count`] records only that a key was seen.
+    warm: bool,
 }
 
 impl Core {
@@ -246,6 +249,7 @@ impl Core {
             next_stamp: 0,
             sketch: Sketch::new(sketch_capacity, period),
             rng: RNG_SEED,
+            warm: false,
         }
     }
 
@@ -391,13 +395,22 @@ impl Core {
         }
     }
 
-    /// Lookup. Hit: `sketch.increment(hash)`, then promote; returns true.
+    /// Counts an access: `sketch.increment(hash)`, except that before the
+    /// cache is `warm` a key whose estimate is already non-zero is not
+    /// counted again.
+    fn count(&mut self, hash: u64) {
+        if self.warm || self.sketch.frequency(hash) == 0 {
+            self.sketch.increment(hash);
+        }
+    }
+
+    /// Lookup. Hit: [`Core::count`], then promote; returns true.
     /// Miss: no change at all (the access is counted by the `insert` that a
     /// read-through cache follows a miss with); returns false.
     pub fn get(&mut self, key: u64, hash: u64) -> bool {
         match self.entries.get(&key).copied() {
             Some(e) => {
-                self.sketch.increment(hash);
+                self.count(hash);
                 self.promote(key, e);
                 true
             }
@@ -408,20 +421,24 @@ impl Core {
     /// Insert or update; returns the evicted keys in eviction order.
     ///
     /// * capacity 0: nothing happens (no sketch change).
-    /// * Otherwise `sketch.increment(hash)` first.
+    /// * Otherwise [`Core::count`] first.
     /// * Existing key (update): promoted as on a hit (the sketch is counted
     ///   only once); nothing is evicted.
-    /// * New key: placed at window MRU, then [`Core::make_room`].
+    /// * New key: placed at window MRU (the cache is `warm` from now on if
+    ///   it holds half its capacity, the new key included), then
+    ///   [`Core::make_room`].
     pub fn insert(&mut self, key: u64, hash: u64) -> Vec<u64> {
         if self.capacity == 0 {
             return Vec::new();
         }
-        self.sketch.increment(hash);
+        self.count(hash);
         if let Some(e) = self.entries.get(&key).copied() {
             self.promote(key, e);
             return Vec::new();
         }
         self.place_mru(key, hash, List::Window);
+        // Warm once the cache holds half its capacity, the new key included.
+        self.warm |= 2 * self.entries.len() as u64 >= self.capacity;
         self.make_room()
     }
 
