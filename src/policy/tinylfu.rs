@@ -18,9 +18,16 @@ const PROTECTED_PERMILLE: u64 = 800;
 /// The sketch halves every `RESET_MULTIPLIER × max(capacity, floor)`
 /// increments.
 pub(crate) const RESET_MULTIPLIER: u64 = 10;
-/// Capacity floor (for the whole cache) of the sketch's size and period:
+/// Capacity floor (for the whole cache) of the sketch's aging period:
 /// without it small caches forget a loop slightly larger than themselves.
 pub(crate) const MIN_SKETCH_CAPACITY: u64 = 256;
+/// Capacity floor (for the whole cache) of the sketch's size: a cache of
+/// fewer entries still gets a sketch sized for this many (8 KiB). A small
+/// cache sees many more distinct keys per aging period than it holds, and
+/// fewer collisions between their counts gained 0.15 to 0.25 points of
+/// average gap to optimal on the shipped traces (eight seed sets); 2,048
+/// lost 3 to 5 points on zigzag at 50%.
+pub(crate) const MIN_SKETCH_SIZE: u64 = 1024;
 /// A candidate not more frequent than the victim still gets in, with
 /// probability 1/128, if its estimate is at least this: nobody can pin main's
 /// victim forever by inflating its count.
@@ -46,8 +53,9 @@ pub(crate) struct TinyLfu {
     /// Protected's cap, from `budget` and `fraction`.
     protected_target: u64,
     sketch: Sketch,
-    /// The sketch is sized for `max(budget, sketch_floor)` entries.
-    sketch_floor: u64,
+    /// The sketch is sized for `max(budget, floors.0)` entries and ages
+    /// every `RESET_MULTIPLIER * max(budget, floors.1)` increments.
+    floors: (u64, u64),
     rng: u64,
     /// Weight held by each segment, indexed by `Segment as usize`.
     held: [u64; 3],
@@ -56,13 +64,18 @@ pub(crate) struct TinyLfu {
 }
 
 impl TinyLfu {
-    /// One of `shards` shards of a cache, holding `budget`: the sketch
-    /// floor is shared by the shards.
+    /// One of `shards` shards of a cache, holding `budget`: the sketch's
+    /// floors are shared by the shards.
     pub(crate) fn for_shard(budget: u64, shards: u64, fraction: u32) -> Self {
-        let floor = (MIN_SKETCH_CAPACITY / shards.max(1)).max(1);
-        let sized = budget.max(floor);
-        let mut lfu = Self::with_sketch(budget, fraction, sized, RESET_MULTIPLIER * sized);
-        lfu.sketch_floor = floor;
+        let share = |floor: u64| (floor / shards.max(1)).max(1);
+        let floors = (share(MIN_SKETCH_SIZE), share(MIN_SKETCH_CAPACITY));
+        let mut lfu = Self::with_sketch(
+            budget,
+            fraction,
+            budget.max(floors.0),
+            RESET_MULTIPLIER * budget.max(floors.1),
+        );
+        lfu.floors = floors;
         lfu
     }
 
@@ -80,7 +93,7 @@ impl TinyLfu {
             window_target: 0,
             protected_target: 0,
             sketch: Sketch::new(sketch_capacity, period),
-            sketch_floor: sketch_capacity,
+            floors: (sketch_capacity, period / RESET_MULTIPLIER),
             rng: RNG_SEED,
             held: [0; 3],
             warm: false,
@@ -94,8 +107,10 @@ impl TinyLfu {
     pub(crate) fn set_budget(&mut self, budget: u64) {
         self.budget = budget;
         self.retarget();
-        let sized = budget.max(self.sketch_floor);
-        self.sketch.resize(sized, RESET_MULTIPLIER * sized);
+        self.sketch.resize(
+            budget.max(self.floors.0),
+            RESET_MULTIPLIER * budget.max(self.floors.1),
+        );
     }
 
     pub(crate) fn sketch_bytes(&self) -> usize {

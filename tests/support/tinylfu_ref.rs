@@ -55,9 +55,11 @@ pub const PROTECTED_PERMILLE: u64 = 800;
 /// The sketch halves its counters every
 /// `RESET_MULTIPLIER * max(capacity, MIN_SKETCH_CAPACITY)` increments.
 pub const RESET_MULTIPLIER: u64 = 10;
-/// Capacity floor for the sketch's size and reset period (small caches would
+/// Capacity floor for the sketch's reset period (small caches would
 /// otherwise forget a loop slightly larger than themselves).
 pub const MIN_SKETCH_CAPACITY: u64 = 256;
+/// Capacity floor for the real cache's sketch size (shadows excepted).
+pub const MIN_SKETCH_SIZE: u64 = 1024;
 /// A candidate that is not more frequent than the victim is still admitted
 /// with probability 1/128 when its estimate is at least this (so nobody can
 /// pin main's victim by inflating its count).
@@ -215,24 +217,24 @@ pub struct Core {
 
 impl Core {
     /// The real cache (or one shard of it) with `capacity` entries:
-    /// sketch sized and reset from `max(capacity, MIN_SKETCH_CAPACITY)`,
-    /// window fraction `SHADOW_FRACTIONS[INITIAL_FRACTION_INDEX]`.
+    /// sketch sized from `max(capacity, MIN_SKETCH_SIZE)` and reset from
+    /// `max(capacity, MIN_SKETCH_CAPACITY)`, window fraction `SHADOW_FRACTIONS[INITIAL_FRACTION_INDEX]`.
     pub fn new(capacity: u64) -> Self {
         Self::for_shard(capacity, 1)
     }
 
     /// One of `shards` shards of a cache, this shard holding `capacity`: the
-    /// sketch floor applies to the whole cache, so the shard's sketch is
-    /// sized and reset from `c = max(capacity, MIN_SKETCH_CAPACITY / shards)`
-    /// (integer division, at least 1): a [`Sketch`] sized from `c`, halving
-    /// every `RESET_MULTIPLIER * c` increments.
+    /// sketch floors apply to the whole cache, so the shard's sketch is a
+    /// [`Sketch`] sized from `max(capacity, MIN_SKETCH_SIZE / shards)`,
+    /// halving every `RESET_MULTIPLIER * max(capacity, MIN_SKETCH_CAPACITY /
+    /// shards)` increments (integer divisions, at least 1).
     pub fn for_shard(capacity: u64, shards: u64) -> Self {
-        let c = capacity.max((MIN_SKETCH_CAPACITY / shards.max(1)).max(1));
+        let share = |floor: u64| (floor / shards.max(1)).max(1);
         Self::with_sketch(
             capacity,
             SHADOW_FRACTIONS[INITIAL_FRACTION_INDEX],
-            c,
-            RESET_MULTIPLIER * c,
+            capacity.max(share(MIN_SKETCH_SIZE)),
+            RESET_MULTIPLIER * capacity.max(share(MIN_SKETCH_CAPACITY)),
         )
     }
 
