@@ -51,7 +51,9 @@ pub enum Policy {
     /// entries). Measured in instructions per read-through operation on a
     /// skewed workload, W-TinyLFU costs about 7× LRU at 100 entries, 2.2×
     /// at 1,000 and 1.1× at 10,000. For a small, very hot cache, prefer
-    /// LRU unless the hit ratio pays for it.
+    /// LRU unless the hit ratio pays for it. Memory beyond LRU's: the
+    /// sketch, 4 to 8 bytes per entry of capacity (a fixed 8 KiB below
+    /// 1,024 entries), and the shadow caches (20 to 30 KiB at any size).
     TinyLfu,
 }
 
