@@ -328,8 +328,10 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         }
         for node in self.policy.duellists(&self.arena).into_iter().flatten() {
             let key = self.arena.key(node);
+            // The last duel's survivor needs no hashing.
+            let known = self.policy.known_hash(node);
             // Unwind safe: nothing here writes to the shard.
-            match catch_unwind(AssertUnwindSafe(|| hash_of(key))) {
+            match catch_unwind(AssertUnwindSafe(|| known.unwrap_or_else(|| hash_of(key)))) {
                 Ok(hash) => {
                     self.index.prefetch(hash);
                     self.policy.prefetch_sketch(hash);
@@ -444,7 +446,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         }
         let weight = self.weights.as_ref().map_or(1, |w| w[index as usize]);
         self.weight -= weight;
-        self.policy.on_remove(self.arena.segment(index), weight);
+        self.policy
+            .on_remove(index, self.arena.segment(index), weight);
         self.arena.remove(index)
     }
 

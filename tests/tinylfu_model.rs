@@ -341,10 +341,11 @@ fn an_eviction_reuses_the_hashes_of_its_decision() {
     // every eviction is one decision.
     for (policy, expected) in [
         // The newcomer's hash, then the LRU victim's, to unfile it.
-        (Policy::Lru, 2),
+        (Policy::Lru, [2, 2]),
         // The newcomer's, then the duel's candidate and victim; the loser
         // is unfiled with the hash the duel took, not hashed a third time.
-        (Policy::TinyLfu, 3),
+        // A victim that survived the previous duel is not hashed again.
+        (Policy::TinyLfu, [2, 3]),
     ] {
         let cache: Cache<Counted, u64> = Cache::builder()
             .capacity(64)
@@ -354,23 +355,32 @@ fn an_eviction_reuses_the_hashes_of_its_decision() {
         for k in 0..64 {
             cache.insert(Counted(k), 0);
         }
-        let mut rebuilds = 0;
+        let (mut rebuilds, mut cheapest) = (0, 0);
         for k in 64..1_064 {
-            let runs = hashes_of_insert(&cache, k);
+            let mut runs = hashes_of_insert(&cache, k);
             // Now and then the index is rebuilt to clear hashbrown's
             // tombstones, which hashes each of the 63 or 64 residents once.
-            if runs != expected {
-                assert!(
-                    runs == expected + 63 || runs == expected + 64,
-                    "{policy:?}: {runs} Hash runs for inserting key {k} into a full cache, \
-                     expected {expected} (or that plus an index rebuild)"
-                );
+            if runs > expected[1] {
                 rebuilds += 1;
+                runs -= if runs - 64 >= expected[0] { 64 } else { 63 };
             }
+            assert!(
+                expected.contains(&runs),
+                "{policy:?}: {runs} Hash runs (less any index rebuild) for inserting key {k} \
+                 into a full cache, expected {expected:?}"
+            );
+            cheapest += u32::from(runs == expected[0]);
         }
         assert!(
             rebuilds <= 5,
             "{policy:?}: {rebuilds} index rebuilds in 1,000 inserts"
+        );
+        // New keys, each seen once, rarely beat main's victim: it survives
+        // nearly every duel and is hashed once, not once per duel.
+        assert!(
+            cheapest >= 900,
+            "{policy:?}: only {cheapest} of 1,000 inserts took {} Hash runs",
+            expected[0]
         );
         assert_eq!(cache.len(), 64);
         assert_eq!(cache.stats().evictions, 1_000);

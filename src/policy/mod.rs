@@ -285,6 +285,16 @@ impl PolicyState {
         }
     }
 
+    /// The hash of the key at `index`, if the policy remembers it (the
+    /// last admission duel's surviving victim).
+    #[inline]
+    pub(crate) fn known_hash(&self, index: u32) -> Option<u64> {
+        match self {
+            PolicyState::TinyLfu { lfu, .. } => lfu.known_hash(index),
+            PolicyState::Lru { .. } => None,
+        }
+    }
+
     /// Starts loading `hash`'s sketch block (W-TinyLFU; nothing under LRU).
     #[inline]
     pub(crate) fn prefetch_sketch(&self, hash: u64) {
@@ -314,9 +324,9 @@ impl PolicyState {
     }
 
     /// An entry on `segment` weighing `weight` left the shard.
-    pub(crate) fn on_remove(&mut self, segment: Segment, weight: u64) {
+    pub(crate) fn on_remove(&mut self, index: u32, segment: Segment, weight: u64) {
         if let PolicyState::TinyLfu { lfu, .. } = self {
-            lfu.on_remove(segment, weight);
+            lfu.on_remove(index, segment, weight);
         }
     }
 

@@ -61,6 +61,10 @@ pub(crate) struct TinyLfu {
     held: [u64; 3],
     /// Whether the shard has ever held half its budget (see `count`).
     warm: bool,
+    /// The last duel's victim, if it survived, and its key's hash: the
+    /// next duel usually meets the same victim and need not hash it again.
+    /// Forgotten when that node leaves (`on_remove`, `on_clear`).
+    survivor: Option<(u32, u64)>,
 }
 
 impl TinyLfu {
@@ -97,6 +101,7 @@ impl TinyLfu {
             rng: RNG_SEED,
             held: [0; 3],
             warm: false,
+            survivor: None,
         };
         lfu.retarget();
         lfu
@@ -350,6 +355,13 @@ impl TinyLfu {
         [arena.tail(Segment::Window), Self::main_victim(arena)]
     }
 
+    /// The survivor's hash, if `index` is the survivor.
+    #[inline]
+    pub(crate) fn known_hash(&self, index: u32) -> Option<u64> {
+        self.survivor
+            .and_then(|(i, hash)| (i == index).then_some(hash))
+    }
+
     /// Starts loading the sketch block that counting `hash` will touch.
     #[inline]
     pub(crate) fn prefetch_sketch(&self, hash: u64) {
@@ -367,13 +379,17 @@ impl TinyLfu {
     }
 
     /// A node left the shard.
-    pub(crate) fn on_remove(&mut self, segment: Segment, weight: u64) {
+    pub(crate) fn on_remove(&mut self, index: u32, segment: Segment, weight: u64) {
         self.held[segment as usize] -= weight;
+        if self.survivor.is_some_and(|(i, _)| i == index) {
+            self.survivor = None;
+        }
     }
 
     /// Every node left the shard.
     pub(crate) fn on_clear(&mut self) {
         self.held = [0; 3];
+        self.survivor = None;
     }
 
     /// A resident node's weight changed.
@@ -400,12 +416,18 @@ impl TinyLfu {
             let Some(victim) = self.main_candidate(arena, hash_of, w) else {
                 return Some(Victim::unhashed(candidate));
             };
-            let (c, v) = (hash_of(arena.key(candidate)), hash_of(arena.key(victim)));
+            let c = hash_of(arena.key(candidate));
+            let v = match self.survivor {
+                Some((index, hash)) if index == victim => hash,
+                _ => hash_of(arena.key(victim)),
+            };
             // The loser goes, with the hash the duel computed for it.
             if self.admit(c, v) {
+                self.survivor = None;
                 self.place(arena, candidate, Segment::Main, w);
                 Some(Victim::hashed(victim, v))
             } else {
+                self.survivor = Some((victim, v));
                 Some(Victim::hashed(candidate, c))
             }
         } else {
