@@ -8,7 +8,8 @@
 //! the distinct keys) for a few traces as CSV, for
 //! `scripts/plot_hit_ratio.py`. With `--runs N` (default 5), every cell of
 //! a randomized cache is the mean of N replays: shardcache with N fixed
-//! hasher seeds, quick_cache and moka with their own random state. One
+//! seeds of `traces::report_hasher` (the same hashes on every target),
+//! quick_cache and moka with their own random state. One
 //! replay of a small cache moves by up to 3 points between seeds (sketch
 //! collisions and the tuner's sample change with the hash), enough to flip
 //! a comparison between policies.
@@ -40,12 +41,7 @@ fn shardcache(trace: &[u64], capacity: usize, policy: Policy, seed: u64) -> u64 
     let cache: Cache<u64, (), _> = Cache::builder()
         .capacity(capacity as u64)
         .policy(policy)
-        .hasher(ahash::RandomState::with_seeds(
-            seed,
-            seed ^ 0x5851_F42D_4C95_7F2D,
-            0x1405_7B7E_F767_814F,
-            0x9E37_79B9_7F4A_7C15,
-        ))
+        .hasher(traces::report_hasher(seed))
         .build();
     replay(
         trace,

@@ -1,9 +1,13 @@
-//! Hit ratio of the default sharding against one exact global LRU on the
-//! recorded traces in `tests/traces/`: at 5%, 20% and 50% of each trace's
-//! distinct keys, sharding never costs more than 1 percentage point, for
-//! several hash seeds (which keys share a shard depends on the seed).
-//! Sharding may also *gain* hit ratio on loop-like traces (gli at 50%: up to
-//! 2.5 points), which is not a defect, so the bound is one-sided.
+//! Hit ratio on the recorded traces in `tests/traces/`, at 5%, 20% and 50%
+//! of each trace's distinct keys.
+//!
+//! - The default sharding against one exact global LRU: sharding never
+//!   costs more than 1 percentage point, for several hash seeds (which keys
+//!   share a shard depends on the seed). Sharding may also *gain* hit ratio
+//!   on loop-like traces (gli at 50%: up to 2.5 points), which is not a
+//!   defect, so the bound is one-sided.
+//! - The TinyLfu policy against the peers' recorded figures (issue 5's
+//!   targets, see `docs/policy.md`).
 #![cfg(not(shardcache_loom))]
 
 #[path = "support/traces.rs"]
@@ -11,7 +15,7 @@ mod traces;
 
 use std::num::NonZeroUsize;
 
-use shardcache::Cache;
+use shardcache::{Cache, Policy};
 
 /// Replays a trace read-through (get, insert on a miss) and returns hits.
 fn replay<S: std::hash::BuildHasher>(cache: &Cache<u64, (), S>, trace: &[u64]) -> u64 {
@@ -93,4 +97,100 @@ fn traces_decode_to_their_documented_lengths() {
             "{name}"
         );
     }
+}
+
+/// The better of quick_cache and moka in each cell of the hit-ratio report
+/// (`examples/hit_ratio.rs`, mean of five replays each), the higher of
+/// three runs of the report on 2026-12-02: (trace, percent, hit %).
+const BETTER_PEER: [(&str, usize, f64); 36] = [
+    ("loop", 5, 5.01),
+    ("loop", 20, 19.92),
+    ("loop", 50, 49.93),
+    ("scan", 5, 4.61),
+    ("scan", 20, 19.00),
+    ("scan", 50, 47.83),
+    ("zigzag", 5, 2.33),
+    ("zigzag", 20, 17.69),
+    ("zigzag", 50, 47.32),
+    ("cs", 5, 3.13),
+    ("cs", 20, 15.25),
+    ("cs", 50, 40.72),
+    ("cpp", 5, 64.07),
+    ("cpp", 20, 84.78),
+    ("cpp", 50, 86.12),
+    ("gli", 5, 7.78),
+    ("gli", 20, 32.52),
+    ("gli", 50, 52.88),
+    ("ps", 5, 39.14),
+    ("ps", 20, 59.26),
+    ("ps", 50, 70.49),
+    ("multi1", 5, 43.70),
+    ("multi1", 20, 56.32),
+    ("multi1", 50, 73.57),
+    ("multi2", 5, 42.05),
+    ("multi2", 20, 59.12),
+    ("multi2", 50, 77.01),
+    ("2_pools", 5, 51.99),
+    ("2_pools", 20, 59.18),
+    ("2_pools", 50, 72.98),
+    ("web07", 5, 53.41),
+    ("web07", 20, 62.41),
+    ("web07", 50, 69.36),
+    ("web12", 5, 62.94),
+    ("web12", 20, 77.39),
+    ("web12", 50, 83.38),
+];
+
+/// Issue 5's hit-ratio targets, pinned: on the shipped traces the TinyLfu
+/// policy's average gap to Belady's optimal is no larger than the per-cell
+/// better peer's, and no cell is more than 2 points behind that peer. The
+/// replays are the report's (same seeds, default shards), so this checks
+/// exactly the figures `docs/policy.md` quotes; the peers' side is
+/// recorded, since replaying moka in order takes minutes.
+#[test]
+fn tinylfu_meets_the_hit_ratio_targets_against_recorded_peers() {
+    let (mut ours_gap, mut peer_gap, mut report) = (0.0, 0.0, String::new());
+    let mut short = Vec::new();
+    let mut cells = BETTER_PEER.iter();
+    for &name in traces::ALL {
+        let trace = traces::load(name);
+        let distinct = traces::distinct(&trace);
+        for &percent in traces::PERCENTS {
+            let &(peer_name, peer_percent, peer) = cells.next().expect("a recorded cell");
+            assert_eq!((peer_name, peer_percent), (name, percent), "cell order");
+            let capacity = traces::capacity_for(distinct, percent);
+            let accesses = trace.len() as f64;
+            let optimal = 100.0 * traces::belady_hits(&trace, capacity) as f64 / accesses;
+            let ours = (0..5)
+                .map(|run| {
+                    let cache = Cache::builder()
+                        .capacity(capacity as u64)
+                        .policy(Policy::TinyLfu)
+                        .hasher(traces::report_hasher(run))
+                        .build();
+                    100.0 * replay(&cache, &trace) as f64 / accesses
+                })
+                .sum::<f64>()
+                / 5.0;
+            ours_gap += optimal - ours;
+            peer_gap += optimal - peer;
+            if ours < peer - 2.0 {
+                short.push(format!("{name} at {percent}%: {ours:.2} against {peer:.2}"));
+            }
+            report.push_str(&format!(
+                "{name:>8} {percent:>2}%: optimal {optimal:6.2} TinyLfu {ours:6.2} better peer {peer:6.2}\n"
+            ));
+        }
+    }
+    let cells = BETTER_PEER.len() as f64;
+    let (ours_gap, peer_gap) = (ours_gap / cells, peer_gap / cells);
+    println!("{report}average gap: TinyLfu {ours_gap:.3}, better peer {peer_gap:.3}");
+    assert!(
+        short.is_empty(),
+        "cells more than 2 points behind the better peer: {short:?}\n{report}"
+    );
+    assert!(
+        ours_gap <= peer_gap,
+        "average gap to optimal: TinyLfu {ours_gap:.3} > better peer {peer_gap:.3}\n{report}"
+    );
 }

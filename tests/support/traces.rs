@@ -158,3 +158,52 @@ pub fn belady_hits(trace: &[u64], capacity: usize) -> u64 {
     }
     hits
 }
+
+/// The hasher of the hit-ratio report's `run`-th shardcache replay, and of
+/// the tests that pin its figures: keys hashed by splitmix64's finalizer
+/// from a seed fixed per run. Written out here rather than taken from
+/// `ahash` so that the figures repeat on every target (ahash's output
+/// depends on the CPU features a build enables, AES on Apple's chips).
+pub fn report_hasher(run: u64) -> ReportHasher {
+    ReportHasher(mix64(
+        run.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    ))
+}
+
+/// See [`report_hasher`].
+#[derive(Clone, Copy, Debug)]
+pub struct ReportHasher(u64);
+
+impl std::hash::BuildHasher for ReportHasher {
+    type Hasher = SeededHasher;
+    fn build_hasher(&self) -> SeededHasher {
+        SeededHasher(self.0)
+    }
+}
+
+/// The [`ReportHasher`]'s hasher: every word written is mixed into the state.
+#[derive(Clone, Copy, Debug)]
+pub struct SeededHasher(u64);
+
+impl std::hash::Hasher for SeededHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix64(self.0 ^ n);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// splitmix64's finalizer: a bijective 64-bit mixer.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
