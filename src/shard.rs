@@ -327,17 +327,17 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             return None;
         }
         for node in self.policy.duellists(&self.arena).into_iter().flatten() {
-            let key = self.arena.key(node);
             // The last duel's survivor needs no hashing.
-            let known = self.policy.known_hash(node);
-            // Unwind safe: nothing here writes to the shard.
-            match catch_unwind(AssertUnwindSafe(|| known.unwrap_or_else(|| hash_of(key)))) {
-                Ok(hash) => {
-                    self.index.prefetch(hash);
-                    self.policy.prefetch_sketch(hash);
-                }
-                Err(payload) => return Some(payload),
-            }
+            let hash = match self.policy.known_hash(node) {
+                Some(hash) => hash,
+                // Unwind safe: nothing here writes to the shard.
+                None => match catch_unwind(AssertUnwindSafe(|| hash_of(self.arena.key(node)))) {
+                    Ok(hash) => hash,
+                    Err(payload) => return Some(payload),
+                },
+            };
+            self.index.prefetch(hash);
+            self.policy.prefetch_sketch(hash);
         }
         None
     }

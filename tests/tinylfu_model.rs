@@ -357,32 +357,66 @@ fn an_eviction_reuses_the_hashes_of_its_decision() {
         }
         let (mut rebuilds, mut cheapest) = (0, 0);
         for k in 64..1_064 {
-            let mut runs = hashes_of_insert(&cache, k);
+            let runs = hashes_of_insert(&cache, k);
             // Now and then the index is rebuilt to clear hashbrown's
             // tombstones, which hashes each of the 63 or 64 residents once.
-            if runs > expected[1] {
-                rebuilds += 1;
-                runs -= if runs - 64 >= expected[0] { 64 } else { 63 };
-            }
-            assert!(
-                expected.contains(&runs),
-                "{policy:?}: {runs} Hash runs (less any index rebuild) for inserting key {k} \
-                 into a full cache, expected {expected:?}"
-            );
-            cheapest += u32::from(runs == expected[0]);
+            let base = expected
+                .into_iter()
+                .find(|&e| runs == e || runs == e + 63 || runs == e + 64);
+            let Some(base) = base else {
+                panic!(
+                    "{policy:?}: {runs} Hash runs for inserting key {k} into a full cache, \
+                     expected one of {expected:?} (or that plus an index rebuild)"
+                );
+            };
+            rebuilds += u32::from(runs > expected[1]);
+            cheapest += u32::from(base == expected[0]);
         }
         assert!(
             rebuilds <= 5,
             "{policy:?}: {rebuilds} index rebuilds in 1,000 inserts"
         );
-        // New keys, each seen once, rarely beat main's victim: it survives
-        // nearly every duel and is hashed once, not once per duel.
-        assert!(
-            cheapest >= 900,
-            "{policy:?}: only {cheapest} of 1,000 inserts took {} Hash runs",
-            expected[0]
-        );
+        if policy == Policy::TinyLfu {
+            // New keys, each seen once, rarely beat main's victim: it
+            // survives nearly every duel and is hashed once, not once per
+            // duel.
+            assert!(
+                cheapest >= 900,
+                "only {cheapest} of 1,000 inserts took {} Hash runs",
+                expected[0]
+            );
+        }
         assert_eq!(cache.len(), 64);
         assert_eq!(cache.stats().evictions, 1_000);
     }
+}
+
+/// A clear forgets the duel's survivor: its slot is soon another key's, and
+/// a remembered hash would unfile that key under the old key's hash.
+#[test]
+fn a_clear_forgets_the_surviving_victims_hash() {
+    let cache: Cache<u64, u64> = Cache::builder()
+        .capacity(64)
+        .shards(1)
+        .policy(Policy::TinyLfu)
+        .build();
+    // New keys seen once lose their duels, so main's victim survives.
+    for k in 0..200 {
+        cache.insert(k, k);
+    }
+    cache.clear();
+    for k in 10_000..10_064 {
+        cache.insert(k, k);
+    }
+    // A key counted four times beats main's victim, now a different key
+    // in a slot the old survivor held.
+    for _ in 0..3 {
+        cache.insert(7_777, 0);
+        cache.remove(&7_777);
+    }
+    cache.insert(7_777, 0);
+    cache.insert(8_888, 0);
+    cache.check_invariants();
+    assert_eq!(cache.get(&7_777), Some(0), "the frequent key was admitted");
+    assert_eq!(cache.len(), 64);
 }

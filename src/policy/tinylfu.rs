@@ -53,13 +53,17 @@ pub(crate) struct TinyLfu {
     /// Protected's cap, from `budget` and `fraction`.
     protected_target: u64,
     sketch: Sketch,
-    /// The sketch is sized for `max(budget, floors.0)` entries and ages
-    /// every `RESET_MULTIPLIER * max(budget, floors.1)` increments.
-    floors: (u64, u64),
+    /// `set_budget` sizes the sketch for `max(budget, size_floor)` entries
+    /// and ages it every `RESET_MULTIPLIER * max(budget, period_floor)`
+    /// increments (the shard's shares of the cache's floors).
+    size_floor: u64,
+    period_floor: u64,
     rng: u64,
     /// Weight held by each segment, indexed by `Segment as usize`.
     held: [u64; 3],
     /// Whether the shard has ever held half its budget (see `count`).
+    /// Set for good: neither `set_budget` nor a clear resets it (a
+    /// cleared shard keeps its sketch, and with it what it has counted).
     warm: bool,
     /// The last duel's victim, if it survived, and its key's hash: the
     /// next duel usually meets the same victim and need not hash it again.
@@ -72,19 +76,22 @@ impl TinyLfu {
     /// floors are shared by the shards.
     pub(crate) fn for_shard(budget: u64, shards: u64, fraction: u32) -> Self {
         let share = |floor: u64| (floor / shards.max(1)).max(1);
-        let floors = (share(MIN_SKETCH_SIZE), share(MIN_SKETCH_CAPACITY));
+        let (size_floor, period_floor) = (share(MIN_SKETCH_SIZE), share(MIN_SKETCH_CAPACITY));
         let mut lfu = Self::with_sketch(
             budget,
             fraction,
-            budget.max(floors.0),
-            RESET_MULTIPLIER * budget.max(floors.1),
+            budget.max(size_floor),
+            RESET_MULTIPLIER * budget.max(period_floor),
         );
-        lfu.floors = floors;
+        lfu.size_floor = size_floor;
+        lfu.period_floor = period_floor;
         lfu
     }
 
     /// A window of `fraction` per-mille and a sketch sized for
-    /// `sketch_capacity` entries, aging every `period` increments.
+    /// `sketch_capacity` entries, aging every `period` increments. No
+    /// floors (a shadow cache, which never changes budget); `for_shard`
+    /// sets a shard's.
     pub(crate) fn with_sketch(
         budget: u64,
         fraction: u32,
@@ -97,7 +104,8 @@ impl TinyLfu {
             window_target: 0,
             protected_target: 0,
             sketch: Sketch::new(sketch_capacity, period),
-            floors: (sketch_capacity, period / RESET_MULTIPLIER),
+            size_floor: 1,
+            period_floor: 1,
             rng: RNG_SEED,
             held: [0; 3],
             warm: false,
@@ -108,13 +116,14 @@ impl TinyLfu {
     }
 
     /// A new budget (`set_capacity`): new segment targets, and a sketch
-    /// sized and aged for the new budget, as a new cache would have.
+    /// sized and aged for the new budget, as a new cache would have (the
+    /// shard stays `warm`, though).
     pub(crate) fn set_budget(&mut self, budget: u64) {
         self.budget = budget;
         self.retarget();
         self.sketch.resize(
-            budget.max(self.floors.0),
-            RESET_MULTIPLIER * budget.max(self.floors.1),
+            budget.max(self.size_floor),
+            RESET_MULTIPLIER * budget.max(self.period_floor),
         );
     }
 
@@ -417,10 +426,9 @@ impl TinyLfu {
                 return Some(Victim::unhashed(candidate));
             };
             let c = hash_of(arena.key(candidate));
-            let v = match self.survivor {
-                Some((index, hash)) if index == victim => hash,
-                _ => hash_of(arena.key(victim)),
-            };
+            let v = self
+                .known_hash(victim)
+                .unwrap_or_else(|| hash_of(arena.key(victim)));
             // The loser goes, with the hash the duel computed for it.
             if self.admit(c, v) {
                 self.survivor = None;
@@ -487,6 +495,11 @@ mod tests {
     fn repeats_count_once_until_the_shard_is_half_full() {
         let mut arena: Arena<u64, ()> = Arena::new();
         let mut lfu = TinyLfu::with_sketch(8, 0, 8, 1_000);
+        // Key 4 was seen once already (inserted, then removed).
+        let gone = arena.insert(Segment::Window, 4, (), 9);
+        lfu.on_insert(4, 1);
+        arena.remove(gone);
+        lfu.on_remove(gone, Segment::Window, 1);
         let first = arena.insert(Segment::Window, 1, (), 9);
         lfu.on_insert(1, 1);
         for _ in 0..5 {
@@ -502,6 +515,12 @@ mod tests {
             lfu.on_insert(key, 1);
             assert_eq!(lfu.warm, key == 4, "warm once 4 of 8 are held");
         }
+        // The insert that warmed the shard was counted as a filling one.
+        assert_eq!(
+            lfu.sketch.frequency(4),
+            1,
+            "counted before the shard turned warm"
+        );
         for expected in 2..=4 {
             lfu.on_hit(&mut arena, first, 1, None);
             assert_eq!(
