@@ -53,7 +53,7 @@ pub enum Policy {
     /// at 1,000 and 1.1× at 10,000. For a small, very hot cache, prefer
     /// LRU unless the hit ratio pays for it. Memory beyond LRU's: the
     /// sketch, 4 to 8 bytes per entry of capacity (a fixed 8 KiB below
-    /// 1,024 entries), and the shadow caches (20 to 30 KiB at any size).
+    /// 1,024 entries), and the shadow caches (about 18 to 30 KiB at any size).
     TinyLfu,
 }
 

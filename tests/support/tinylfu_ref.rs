@@ -32,8 +32,9 @@
 //! # Sharded caches
 //!
 //! Each shard runs its own [`Core`] ([`Core::for_shard`]: own sketch, sized
-//! from the shard's capacity with the 256 floor divided among the shards) while ONE [`Tuner`] sized for the total capacity sees the
-//! sampled keys of every shard; after the tuner handles an access its
+//! from the shard's capacity with the 1,024-entry size floor and the
+//! 256-entry period floor divided among the shards) while ONE [`Tuner`]
+//! sized for the total capacity sees the sampled keys of every shard; after the tuner handles an access its
 //! [`Tuner::fraction`] is applied to every shard with [`Core::set_fraction`]
 //! (see `ShardedModel` in the measurement harness / REPORT.md). With one
 //! shard that is exactly [`TinyLfu`].

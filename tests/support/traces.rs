@@ -1,7 +1,8 @@
 //! Recorded cache access traces shipped in `tests/traces/`, and Belady's
 //! optimal hit count as the ceiling to compare eviction policies against.
 //!
-//! Dependency-free; include it from tests, examples and benches with
+//! Needs only shardcache's public constants; include it from tests,
+//! examples and benches with
 //!
 //! ```ignore
 //! #[path = "../tests/support/traces.rs"]
@@ -168,6 +169,19 @@ pub fn report_hasher(run: u64) -> ReportHasher {
     ReportHasher(mix64(
         run.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
     ))
+}
+
+/// The shard count of the hit-ratio report's shardcache caches: what
+/// `shardcache::default_shards` gives on a 2-core machine (at most 8
+/// shards, and none under `MIN_SHARD_CAPACITY` entries), so that the
+/// figures do not depend on the machine that replays them either.
+pub fn report_shards(capacity: usize) -> usize {
+    let by_size = capacity as u64 / shardcache::MIN_SHARD_CAPACITY;
+    if by_size == 0 {
+        1
+    } else {
+        (1usize << (63 - by_size.leading_zeros())).min(8)
+    }
 }
 
 /// See [`report_hasher`].
