@@ -43,7 +43,9 @@ mod shard;
 mod stats;
 mod sync;
 
-pub use builder::{default_shards, BuildError, CacheBuilder, MAX_SHARDS, MIN_SHARD_CAPACITY};
+pub use builder::{
+    default_shards, BuildError, CacheBuilder, MAX_SHARDS, MIN_SHARD_CAPACITY, SHARDS_PER_CORE,
+};
 pub use cache::{Cache, Iter};
 pub use load::Timeout;
 pub use policy::Policy;

@@ -626,12 +626,12 @@ fn invalid_configurations_name_the_field() {
 }
 
 /// The documented default shard count, computed independently of the
-/// library: four shards per available core rounded up to a power of two (at
+/// library: eight shards per available core rounded up to a power of two (at
 /// most `MAX_SHARDS`), but no more than the largest power of two that leaves
 /// every shard `MIN_SHARD_CAPACITY` units, and at least one.
 fn expected_default_shards(capacity: u64) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let wanted = (cores * 4).next_power_of_two().min(shardcache::MAX_SHARDS);
+    let wanted = (cores * 8).next_power_of_two().min(shardcache::MAX_SHARDS);
     let mut by_size = 1usize;
     while (by_size as u64 * 2)
         .checked_mul(shardcache::MIN_SHARD_CAPACITY)
@@ -658,13 +658,13 @@ fn default_shard_count_keeps_small_caches_whole() {
             "capacity {capacity}"
         );
     }
-    // Every core gives at least four shards, so two full shards' worth is
+    // Every core gives at least eight shards, so two full shards' worth is
     // enough to split.
     assert_eq!(shardcache::default_shards(2 * min), 2);
     assert_eq!(Cache::<u64, u64>::new(2 * min).shards(), 2);
     // A large cache is split into the per-core count, not kept whole.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_core = (cores * 4).next_power_of_two();
+    let per_core = (cores * 8).next_power_of_two();
     assert_eq!(
         Cache::<u64, u64>::new(1 << 20).shards(),
         per_core.min(2048),

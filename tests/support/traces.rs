@@ -172,7 +172,7 @@ pub fn report_hasher(run: u64) -> ReportHasher {
 }
 
 /// The shard count of the hit-ratio report's shardcache caches: what
-/// `shardcache::default_shards` gives on a 2-core machine (at most 8
+/// `shardcache::default_shards` gives on a 2-core machine (at most 16
 /// shards, and none under `MIN_SHARD_CAPACITY` entries), so that the
 /// figures do not depend on the machine that replays them either.
 pub fn report_shards(capacity: usize) -> usize {
@@ -180,7 +180,7 @@ pub fn report_shards(capacity: usize) -> usize {
     if by_size == 0 {
         1
     } else {
-        (1usize << (63 - by_size.leading_zeros())).min(8)
+        (1usize << (63 - by_size.leading_zeros())).min(16)
     }
 }
 
