@@ -313,8 +313,9 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     /// hashes both and unfiles the loser: this hashes them now (their
     /// nodes were prefetched at the end of the last store) and starts
     /// loading their index probes and sketch blocks, so that those misses
-    /// overlap the caller's return and its insert's locking. Writes
-    /// nothing.
+    /// overlap the caller's return and its insert's locking; and the node
+    /// before each in its list, which unlinking the duel's loser writes.
+    /// Writes nothing.
     ///
     /// It runs the user's `Hash` on two cached keys. A panic there is
     /// caught and only ends the hint (the insertion that hashes them for
@@ -338,6 +339,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
             };
             self.index.prefetch(hash);
             self.policy.prefetch_sketch(hash);
+            // Unlinking the loser writes its more recent neighbour.
+            self.arena.prefetch_prev(node);
         }
         None
     }
