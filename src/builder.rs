@@ -27,9 +27,9 @@ pub const MIN_SHARD_CAPACITY: u64 = 512;
 /// its shard's lock word, so two cores on one shard pass that cache line
 /// back and forth; with more shards than cores they meet less often.
 /// Measured side by side in one process on 2 cores (`examples/ab.rs`, three
-/// processes per cell), against 4 per core: 8 per core ran 1.14–1.22×
+/// processes per cell), against 4 per core: 8 per core ran 1.08–1.28×
 /// faster at 2 and 8 threads on read-through and write-heavy and
-/// 1.02–1.14× on all hits, under both policies, and as fast at one thread
+/// 0.99–1.14× on all hits, under both policies, and as fast at one thread
 /// (0.97–1.07×); 16 per core gained up to 1.34× at 2 threads but lost up to
 /// 13% at one.
 ///
