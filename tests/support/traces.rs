@@ -172,15 +172,18 @@ pub fn report_hasher(run: u64) -> ReportHasher {
 }
 
 /// The shard count of the hit-ratio report's shardcache caches: what
-/// `shardcache::default_shards` gives on a 2-core machine (at most 16
-/// shards, and none under `MIN_SHARD_CAPACITY` entries), so that the
-/// figures do not depend on the machine that replays them either.
+/// `shardcache::default_shards` gives on a 2-core machine (at most
+/// `2 × SHARDS_PER_CORE` shards, and none under `MIN_SHARD_CAPACITY`
+/// entries), so that the figures do not depend on the machine that replays
+/// them either.
 pub fn report_shards(capacity: usize) -> usize {
+    const CORES: usize = 2;
+    let most = (CORES * shardcache::SHARDS_PER_CORE).next_power_of_two();
     let by_size = capacity as u64 / shardcache::MIN_SHARD_CAPACITY;
     if by_size == 0 {
         1
     } else {
-        (1usize << (63 - by_size.leading_zeros())).min(16)
+        (1usize << (63 - by_size.leading_zeros())).min(most)
     }
 }
 
