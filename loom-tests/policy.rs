@@ -1,5 +1,6 @@
 //! loom model of W-TinyLFU's one shared piece: the window tuner, fed by
-//! every shard under its own lock (always taken after a shard lock) and
+//! every shard under its own lock (taken with `try_lock`, by writers under
+//! their shard lock and by readers after releasing theirs) and
 //! publishing its decision through an atomic. Everything else the policy
 //! does happens under the shard lock of the entries it touches, so the
 //! single-flight models cover it.

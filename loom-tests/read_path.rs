@@ -2,7 +2,8 @@
 //! holds only its shard's read lock and marks its entry with an atomic bit,
 //! while writers evict (reading and clearing marks) under the write lock.
 //! Under W-TinyLFU the same hits also feed the shared window tuner, which
-//! they take only with `try_lock`, and the writers apply the marked hits
+//! they take only with `try_lock` and only once they have released the
+//! read lock, and the writers apply the marked hits
 //! (sketch counts, promotions) when they meet the nodes at a tail.
 #![cfg(shardcache_loom)]
 

@@ -177,7 +177,6 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let hash = self.hash(key);
         if self.reads_shared {
             let shard = self.shard_read(hash);
-            shard.note_shared_lookup(hash);
             let found = shard.get_shared(hash, key);
             let mut caught = None;
             if found.is_none() {
@@ -186,6 +185,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             }
             drop(shard);
             drop(caught);
+            self.note_shared_lookup(hash);
             if found.is_some() {
                 self.read_counters.hit();
             } else {
@@ -207,10 +207,22 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         }
         let shard = self.shard_read(hash);
         let found = shard.get_shared(hash, key)?;
-        shard.note_shared_lookup(hash);
         drop(shard);
+        self.note_shared_lookup(hash);
         self.read_counters.hit();
         Some(found)
+    }
+
+    /// Feeds a lookup made under a shard's read lock to W-TinyLFU's window
+    /// tuner (which samples it), once that lock is released: the sample
+    /// test stays out of the critical section and off the path to the
+    /// index probe (measured in `docs/benchmarks.md`, round 7). Nothing
+    /// under LRU.
+    #[inline]
+    fn note_shared_lookup(&self, hash: u64) {
+        if let Some(shared) = &self.policy {
+            shared.on_shared_lookup(hash);
+        }
     }
 
     /// `get` under the shard's write lock (one-shard caches): out of

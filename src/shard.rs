@@ -228,8 +228,9 @@ impl<K: Eq + Hash, V> Shard<K, V> {
 
     /// Looks a key up under the shard's read lock, for a lazily promoting
     /// (multi-shard) shard: a hit marks its node. The caller counts the
-    /// outcome (in the cache's striped `ReadCounters`) and reports the
-    /// lookup to the policy ([`Shard::note_shared_lookup`]).
+    /// outcome (in the cache's striped `ReadCounters`) and, after
+    /// unlocking, reports the lookup to W-TinyLFU's tuner
+    /// (`Cache::note_shared_lookup`).
     #[inline]
     pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
@@ -240,13 +241,6 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         let index = self.find(hash, key)?;
         self.arena.mark(index);
         Some(self.arena.value(index).clone())
-    }
-
-    /// Tells the policy of a lookup made under the read lock (W-TinyLFU's
-    /// tuner samples it).
-    #[inline]
-    pub(crate) fn note_shared_lookup(&self, hash: u64) {
-        self.policy.on_shared_lookup(hash);
     }
 
     /// Looks a key up without promoting or counting.

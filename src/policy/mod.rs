@@ -6,8 +6,10 @@
 //! policy moves nodes between the arena's segments. All of it runs under the
 //! shard lock, on that shard's entries only. The one piece shared by the
 //! shards of a W-TinyLFU cache, the window [`Tuner`], has its own lock,
-//! always taken after a shard lock, only for sampled keys, and only when it
-//! is free (a busy tuner drops the sample rather than make a shard wait).
+//! taken only for sampled keys and only when it is free (a busy tuner
+//! drops the sample rather than make anyone wait): under a shard's write
+//! lock, or, for a lookup made under a read lock, after that lock is
+//! released.
 
 mod sketch;
 mod tinylfu;
@@ -118,7 +120,7 @@ impl Shared {
     }
 
     /// Runs `f` on the tuner if `hash` is sampled and the tuner is free.
-    /// Never waits: the caller holds a shard lock, and a thread descheduled
+    /// Never waits: the caller may hold a shard lock, and a thread descheduled
     /// while it holds the tuner would otherwise stall every shard behind it
     /// (measured: W-TinyLFU read-through at 8 threads on 2 cores fell to
     /// 0.4× of LRU). A sample dropped under contention only thins the
@@ -143,6 +145,15 @@ impl Shared {
                 self.fraction.store(fraction, Ordering::Relaxed);
             }
         });
+    }
+
+    /// A lookup of `hash` made under a shard's read lock (lazy shards),
+    /// reported after that lock is released: the tuner still sees
+    /// sampled keys, and the shards apply its decision on their next
+    /// write.
+    #[inline]
+    pub(crate) fn on_shared_lookup(&self, hash: u64) {
+        self.on_lookup(hash);
     }
 
     /// Feeds a stored key to the tuner.
@@ -218,20 +229,6 @@ impl PolicyState {
         {
             shared.on_lookup(hash);
             lfu.set_fraction(arena, shared.fraction.load(Ordering::Relaxed), w);
-        }
-    }
-
-    /// A lookup of `hash` under the shard's read lock (lazy shards): the
-    /// tuner still sees sampled keys; the window decision is applied on
-    /// the shard's next write.
-    #[inline]
-    pub(crate) fn on_shared_lookup(&self, hash: u64) {
-        if let PolicyState::TinyLfu {
-            shared: Some(shared),
-            ..
-        } = self
-        {
-            shared.on_lookup(hash);
         }
     }
 

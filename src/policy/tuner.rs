@@ -6,10 +6,11 @@
 //! its capacity scaled down by the sample rate. The real window starts at 1%;
 //! every epoch it moves one step toward the shadow with the best decayed hit
 //! count, if that score leads the current fraction's by more than 1%. One
-//! tuner serves every shard of a cache (behind its own lock, taken after the
-//! shard lock, only for sampled keys and only if free: a busy tuner drops
-//! the sample); the decision is published in an atomic that each shard
-//! applies on its next write-locked access.
+//! tuner serves every shard of a cache (behind its own lock, taken only for
+//! sampled keys and only if free: a busy tuner drops the sample; writers
+//! take it under their shard lock, readers after releasing theirs); the
+//! decision is published in an atomic that each shard applies on its next
+//! write-locked access.
 
 use hashbrown::HashTable;
 
