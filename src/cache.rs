@@ -221,7 +221,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     #[inline]
     fn note_shared_lookup(&self, hash: u64) {
         if let Some(shared) = &self.policy {
-            shared.on_shared_lookup(hash);
+            shared.on_lookup(hash);
         }
     }
 

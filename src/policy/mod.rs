@@ -135,9 +135,12 @@ impl Shared {
     }
 
     /// Feeds a looked-up key to the tuner and publishes its decision
-    /// (written only when it changes: every shard reads it).
+    /// (written only when it changes: every shard reads it). Called under
+    /// the shard's write lock, or, for a lookup under a read lock, after
+    /// that lock is released (`Cache::note_shared_lookup`); either way the
+    /// shards apply the decision on their next write.
     #[inline]
-    fn on_lookup(&self, hash: u64) {
+    pub(crate) fn on_lookup(&self, hash: u64) {
         self.sample(hash, |tuner| {
             tuner.on_get(hash);
             let fraction = tuner.fraction();
@@ -145,15 +148,6 @@ impl Shared {
                 self.fraction.store(fraction, Ordering::Relaxed);
             }
         });
-    }
-
-    /// A lookup of `hash` made under a shard's read lock (lazy shards),
-    /// reported after that lock is released: the tuner still sees
-    /// sampled keys, and the shards apply its decision on their next
-    /// write.
-    #[inline]
-    pub(crate) fn on_shared_lookup(&self, hash: u64) {
-        self.on_lookup(hash);
     }
 
     /// Feeds a stored key to the tuner.
