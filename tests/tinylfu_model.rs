@@ -312,6 +312,43 @@ fn lazy_hits_on_several_shards_keep_the_cache_consistent() {
     );
 }
 
+/// On a multi-shard cache a hit runs under the shard's read lock, and the
+/// window tuner must still see it (sampled, after the lock is released).
+/// The workload rewards a large window: every key is looked up again 1,000
+/// new keys after its first use, further back than a 1% window reaches but
+/// well inside the cache, and never after that. Only shadows with a large
+/// window hit those lookups, and only lookups can tell the tuner so
+/// (inserts alone score no shadow), so the real window must grow from its
+/// initial 1% to at least 20% (it reaches 80%; without the readers' samples
+/// it stays at 1%).
+#[test]
+fn read_locked_hits_feed_the_window_tuner() {
+    let capacity = 4_096u64;
+    let cache: Cache<u64, u64, Fixed> = Cache::builder()
+        .capacity(capacity)
+        .shards(4)
+        .policy(Policy::TinyLfu)
+        .hasher(fixed())
+        .build();
+    let read_through = |key: u64| {
+        if cache.get(&key).is_none() {
+            cache.insert(key, key);
+        }
+    };
+    for key in 0..200_000u64 {
+        read_through(key);
+        if key >= 1_000 {
+            read_through(key - 1_000);
+        }
+    }
+    cache.check_invariants();
+    let window: usize = cache.segments().iter().map(|lists| lists[1].len()).sum();
+    assert!(
+        window as u64 >= capacity / 5,
+        "the window stayed at {window} of {capacity} entries"
+    );
+}
+
 thread_local! {
     static HASHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
