@@ -224,6 +224,17 @@ fn set_capacity_resizes_the_sketch() {
     cache.check_invariants();
 }
 
+/// A W-TinyLFU cache of four shards, so hits run under the read lock and
+/// are applied lazily, hashing with the fixed seeds.
+fn four_lazy_shards(capacity: u64) -> Cache<u64, u64, Fixed> {
+    Cache::builder()
+        .capacity(capacity)
+        .shards(4)
+        .policy(Policy::TinyLfu)
+        .hasher(fixed())
+        .build()
+}
+
 /// Caches of several shards take W-TinyLFU hits lazily (a mark under the
 /// read lock, applied when the node reaches a tail). Random operations on
 /// such a cache: every read returns the value last written for its key,
@@ -233,12 +244,7 @@ fn set_capacity_resizes_the_sketch() {
 #[test]
 fn lazy_hits_on_several_shards_keep_the_cache_consistent() {
     let capacity = 4_096u64;
-    let cache: Cache<u64, u64, Fixed> = Cache::builder()
-        .capacity(capacity)
-        .shards(4)
-        .policy(Policy::TinyLfu)
-        .hasher(fixed())
-        .build();
+    let cache = four_lazy_shards(capacity);
     let mut written = std::collections::HashMap::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut gets, mut found) = (0u64, 0u64);
@@ -324,12 +330,7 @@ fn lazy_hits_on_several_shards_keep_the_cache_consistent() {
 #[test]
 fn read_locked_hits_feed_the_window_tuner() {
     let capacity = 4_096u64;
-    let cache: Cache<u64, u64, Fixed> = Cache::builder()
-        .capacity(capacity)
-        .shards(4)
-        .policy(Policy::TinyLfu)
-        .hasher(fixed())
-        .build();
+    let cache = four_lazy_shards(capacity);
     let read_through = |key: u64| {
         if cache.get(&key).is_none() {
             cache.insert(key, key);
