@@ -10,13 +10,21 @@
 //! `scripts/plot_hit_ratio.py`. With `--runs N` (default 5), every cell of
 //! a randomized cache is the mean of N replays: shardcache with N fixed
 //! seeds of `traces::report_hasher` (the same hashes on every target),
-//! quick_cache and moka with their own random state. One
-//! replay of a small cache moves by up to 3 points between seeds (sketch
-//! collisions and the tuner's sample change with the hash), enough to flip
-//! a comparison between policies.
+//! quick_cache and moka with their own random state. One replay of a small
+//! cache moves by up to 3 points between seeds (sketch collisions and the
+//! tuner's sample change with the hash), enough to flip a comparison
+//! between policies.
+//!
+//! With `--large`, also replays synthetic Zipf traces (exponents 0.8 and
+//! 1.0 over 2^20 keys, 2^22 accesses) at 2^15 to 2^17 entries, larger than
+//! any shipped trace's cells (the randomized columns the mean of at most
+//! two runs; a few minutes, most of it moka's).
 
 #[path = "../tests/support/traces.rs"]
 mod traces;
+
+#[path = "../benches/support/mod.rs"]
+mod support;
 
 use std::num::NonZeroUsize;
 
@@ -160,6 +168,28 @@ fn main() {
         "TinyLfu's worst cell against the better peer: {} ({:+.2} points)",
         worst.1, worst.0
     );
+
+    if args.iter().any(|a| a == "--large") {
+        println!();
+        let large_runs = runs.min(2);
+        println!(
+            "Large caches, Zipf over 2^20 keys, 2^22 accesses (hit %, the randomized \
+             columns the mean of {large_runs} runs):"
+        );
+        println!();
+        println!("| Zipf | capacity | {} |", COLUMNS.join(" | "));
+        println!("| ---: | ---: |{}", " ---: |".repeat(COLUMNS.len()));
+        for exponent in [0.8, 1.0] {
+            let trace = support::zipf_trace(1 << 22, 1 << 20, exponent, 7);
+            for capacity in [1 << 15, 1 << 16, 1 << 17] {
+                let cols: Vec<String> = row(&trace, capacity, large_runs)
+                    .iter()
+                    .map(|v| format!("{v:.2}"))
+                    .collect();
+                println!("| {exponent:.1} | {capacity} | {} |", cols.join(" | "));
+            }
+        }
+    }
 
     if let Some(path) = curve {
         let mut csv = String::from("trace,percent,capacity,policy,hit_ratio\n");
