@@ -9,7 +9,7 @@
 //! which `tests/tinylfu_model.rs` checks step by step; lazily promoting
 //! shards apply marked hits where the policy meets them (see `victim`).
 
-use super::sketch::Sketch;
+use super::sketch::{Counted, Sketch};
 use super::Victim;
 use crate::arena::{Arena, Segment};
 
@@ -43,6 +43,21 @@ fn weight_of(weights: Weights<'_>, index: u32) -> u64 {
     weights.map_or(1, |w| w[index as usize])
 }
 
+/// The last admission duel's victim, which survived it.
+#[derive(Clone, Copy, Debug)]
+struct Survivor {
+    index: u32,
+    /// Its key's hash.
+    hash: u64,
+    /// Its sketch block.
+    block: usize,
+    /// Its estimate in that duel, kept while it is still what the sketch
+    /// would answer: dropped when a count raises a counter in its block or
+    /// halves the sketch (`TinyLfu::note_count`), or when the sketch is
+    /// resized.
+    estimate: Option<u8>,
+}
+
 /// The W-TinyLFU state of one shard (or of one shadow cache).
 pub(crate) struct TinyLfu {
     budget: u64,
@@ -65,10 +80,12 @@ pub(crate) struct TinyLfu {
     /// Set for good: neither `set_budget` nor a clear resets it (a
     /// cleared shard keeps its sketch, and with it what it has counted).
     warm: bool,
-    /// The last duel's victim, if it survived, and its key's hash: the
-    /// next duel usually meets the same victim and need not hash it again.
-    /// Forgotten when that node leaves (`on_remove`, `on_clear`).
-    survivor: Option<(u32, u64)>,
+    /// The last duel's victim, if it survived, with its key's hash and
+    /// its estimate: the next duel usually meets the same victim and need
+    /// neither hash it again nor read its sketch block (which saved 1–2% of
+    /// read-through throughput, more at one thread: `docs/benchmarks.md`,
+    /// round 8). Forgotten when that node leaves (`on_remove`, `on_clear`).
+    survivor: Option<Survivor>,
 }
 
 impl TinyLfu {
@@ -125,6 +142,9 @@ impl TinyLfu {
             budget.max(self.size_floor),
             RESET_MULTIPLIER * budget.max(self.period_floor),
         );
+        if let Some(survivor) = &mut self.survivor {
+            survivor.estimate = None;
+        }
     }
 
     pub(crate) fn sketch_bytes(&self) -> usize {
@@ -265,7 +285,20 @@ impl TinyLfu {
     #[inline]
     fn count(&mut self, hash: u64) {
         if self.warm || self.sketch.frequency(hash) == 0 {
-            self.sketch.increment(hash);
+            let counted = self.sketch.increment(hash);
+            self.note_count(counted);
+        }
+    }
+
+    /// Drops the survivor's remembered estimate if `counted` may have
+    /// changed it. Every change to the sketch's counters comes through
+    /// here, except a resize (`set_budget`).
+    #[inline]
+    fn note_count(&mut self, counted: Counted) {
+        if let Some(survivor) = &mut self.survivor {
+            if counted.halved || counted.block == survivor.block {
+                survivor.estimate = None;
+            }
         }
     }
 
@@ -278,12 +311,12 @@ impl TinyLfu {
         x
     }
 
-    /// Whether the window's evictee (`candidate`) should replace main's
-    /// victim: if it is estimated more frequent; or, rarely, if it is
-    /// frequent enough (the generator advances only then).
-    fn admit(&mut self, candidate: u64, victim: u64) -> bool {
+    /// Whether the window's evictee (`candidate`, a hash) should replace
+    /// main's victim, whose estimate is `v`: if it is estimated more
+    /// frequent; or, rarely, if it is frequent enough (the generator
+    /// advances only then).
+    fn admit(&mut self, candidate: u64, v: u8) -> bool {
         let c = self.sketch.frequency(candidate);
-        let v = self.sketch.frequency(victim);
         if c > v {
             true
         } else if c >= ADMIT_RANDOM_THRESHOLD {
@@ -364,11 +397,16 @@ impl TinyLfu {
         [arena.tail(Segment::Window), Self::main_victim(arena)]
     }
 
+    /// The survivor, if `index` is it.
+    #[inline]
+    fn survivor_at(&self, index: u32) -> Option<Survivor> {
+        self.survivor.filter(|s| s.index == index)
+    }
+
     /// The survivor's hash, if `index` is the survivor.
     #[inline]
     pub(crate) fn known_hash(&self, index: u32) -> Option<u64> {
-        self.survivor
-            .and_then(|(i, hash)| (i == index).then_some(hash))
+        self.survivor_at(index).map(|s| s.hash)
     }
 
     /// Starts loading the sketch block that counting `hash` will touch.
@@ -390,7 +428,7 @@ impl TinyLfu {
     /// A node left the shard.
     pub(crate) fn on_remove(&mut self, index: u32, segment: Segment, weight: u64) {
         self.held[segment as usize] -= weight;
-        if self.survivor.is_some_and(|(i, _)| i == index) {
+        if self.survivor_at(index).is_some() {
             self.survivor = None;
         }
     }
@@ -426,16 +464,23 @@ impl TinyLfu {
                 return Some(Victim::unhashed(candidate));
             };
             let c = hash_of(arena.key(candidate));
-            let v = self
-                .known_hash(victim)
-                .unwrap_or_else(|| hash_of(arena.key(victim)));
+            let known = self.survivor_at(victim);
+            let v = known.map_or_else(|| hash_of(arena.key(victim)), |s| s.hash);
+            let estimate = known
+                .and_then(|s| s.estimate)
+                .unwrap_or_else(|| self.sketch.frequency(v));
             // The loser goes, with the hash the duel computed for it.
-            if self.admit(c, v) {
+            if self.admit(c, estimate) {
                 self.survivor = None;
                 self.place(arena, candidate, Segment::Main, w);
                 Some(Victim::hashed(victim, v))
             } else {
-                self.survivor = Some((victim, v));
+                self.survivor = Some(Survivor {
+                    index: victim,
+                    hash: v,
+                    block: known.map_or_else(|| self.sketch.block_of(v), |s| s.block),
+                    estimate: Some(estimate),
+                });
                 Some(Victim::hashed(candidate, c))
             }
         } else {
@@ -490,6 +535,80 @@ impl TinyLfu {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stores `key` (its own hash) at the window's head and evicts as a
+    /// shard does: the victims while over budget, then the window's
+    /// overflow settles into probation. Returns the evicted keys.
+    fn store(arena: &mut Arena<u64, ()>, lfu: &mut TinyLfu, key: u64) -> Vec<u64> {
+        arena.insert(Segment::Window, key, (), 64);
+        lfu.on_insert(key, 1);
+        let mut evicted = Vec::new();
+        while arena.len() as u64 > lfu.budget {
+            let victim = lfu.victim(arena, &|k: &u64| *k, None).expect("a victim");
+            let segment = arena.segment(victim.index);
+            lfu.on_remove(victim.index, segment, 1);
+            evicted.push(arena.remove(victim.index).0);
+        }
+        lfu.settle(arena, None);
+        evicted
+    }
+
+    #[test]
+    fn a_resized_sketch_forgets_the_survivors_estimate() {
+        let mut arena: Arena<u64, ()> = Arena::new();
+        // A 1-entry window, main of 3, and a sketch of 1,024 blocks.
+        let mut lfu = TinyLfu::with_sketch(4, 250, 8192, 1_000_000);
+        for key in 1..=4 {
+            assert!(store(&mut arena, &mut lfu, key).is_empty());
+        }
+        assert!(lfu.warm);
+        // Key 1, main's victim, is frequent: it survives the next duel,
+        // and its estimate of 6 is remembered.
+        for _ in 0..5 {
+            lfu.count(1);
+        }
+        assert_eq!(store(&mut arena, &mut lfu, 5), vec![4], "key 1 survives");
+        assert_eq!(lfu.survivor.and_then(|s| s.estimate), Some(6));
+        // One block instead of 1,024: the sketch starts over, so key 1's
+        // estimate is 0, and the remembered 6 must go with the old table.
+        lfu.set_budget(4);
+        assert_eq!(lfu.sketch_bytes(), 64);
+        lfu.count(5);
+        let survivor_block = lfu.survivor.map(|s| s.block);
+        assert_ne!(survivor_block, Some(0), "counting 5 did not drop it");
+        assert_eq!(lfu.sketch.frequency(1), 0);
+        // Candidate 5 (estimate 1) now beats key 1.
+        assert_eq!(store(&mut arena, &mut lfu, 6), vec![1]);
+        lfu.validate(&arena, None);
+    }
+
+    #[test]
+    fn the_survivors_estimate_follows_the_sketch() {
+        let mut arena: Arena<u64, ()> = Arena::new();
+        let mut lfu = TinyLfu::with_sketch(4, 250, 8192, 1_000_000);
+        for key in 1..=4 {
+            store(&mut arena, &mut lfu, key);
+        }
+        lfu.count(1);
+        // Every duel that key 1 survives leaves the estimate the sketch
+        // gives, whatever was counted in between (its own block included).
+        for round in 0..200u64 {
+            lfu.count(1 + round % 3);
+            for key in [round * 7919, 1 + (round % 5)] {
+                lfu.count(key);
+            }
+            store(&mut arena, &mut lfu, 5 + round);
+            if let Some(survivor) = lfu.survivor {
+                if let Some(estimate) = survivor.estimate {
+                    assert_eq!(
+                        estimate,
+                        lfu.sketch.frequency(survivor.hash),
+                        "round {round}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn repeats_count_once_until_the_shard_is_half_full() {
