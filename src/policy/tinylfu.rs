@@ -49,12 +49,12 @@ struct Survivor {
     index: u32,
     /// Its key's hash.
     hash: u64,
-    /// Its sketch block.
+    /// Its block in the current sketch (recomputed by `set_budget`, whose
+    /// resize may change the number of blocks).
     block: usize,
     /// Its estimate in that duel, kept while it is still what the sketch
-    /// would answer: dropped when a count raises a counter in its block or
-    /// halves the sketch (`TinyLfu::note_count`), or when the sketch is
-    /// resized.
+    /// would answer: dropped when a count writes its block or halves the
+    /// sketch (`TinyLfu::note_count`), or when the sketch is resized.
     estimate: Option<u8>,
 }
 
@@ -82,9 +82,10 @@ pub(crate) struct TinyLfu {
     warm: bool,
     /// The last duel's victim, if it survived, with its key's hash and
     /// its estimate: the next duel usually meets the same victim and need
-    /// neither hash it again nor read its sketch block (which saved 1–2% of
-    /// read-through throughput, more at one thread: `docs/benchmarks.md`,
-    /// round 8). Forgotten when that node leaves (`on_remove`, `on_clear`).
+    /// neither hash it again nor, while the estimate is kept, read its
+    /// sketch block (a point or two of read-through throughput, near the
+    /// harness's noise: `docs/benchmarks.md`, round 8). Forgotten when that
+    /// node leaves (`on_remove`, `on_clear`).
     survivor: Option<Survivor>,
 }
 
@@ -143,6 +144,7 @@ impl TinyLfu {
             RESET_MULTIPLIER * budget.max(self.period_floor),
         );
         if let Some(survivor) = &mut self.survivor {
+            survivor.block = self.sketch.block_of(survivor.hash);
             survivor.estimate = None;
         }
     }
@@ -570,22 +572,50 @@ mod tests {
         assert_eq!(store(&mut arena, &mut lfu, 5), vec![4], "key 1 survives");
         assert_eq!(lfu.survivor.and_then(|s| s.estimate), Some(6));
         // One block instead of 1,024: the sketch starts over, so key 1's
-        // estimate is 0, and the remembered 6 must go with the old table.
+        // estimate is 0, and the remembered 6 must go with the old table;
+        // its block is now the only one.
         lfu.set_budget(4);
         assert_eq!(lfu.sketch_bytes(), 64);
-        lfu.count(5);
-        let survivor_block = lfu.survivor.map(|s| s.block);
-        assert_ne!(survivor_block, Some(0), "counting 5 did not drop it");
+        let survivor = lfu.survivor.expect("key 1 is still the survivor");
+        assert_eq!((survivor.block, survivor.estimate), (0, None));
         assert_eq!(lfu.sketch.frequency(1), 0);
         // Candidate 5 (estimate 1) now beats key 1.
+        lfu.count(5);
         assert_eq!(store(&mut arena, &mut lfu, 6), vec![1]);
         lfu.validate(&arena, None);
     }
 
     #[test]
-    fn the_survivors_estimate_follows_the_sketch() {
+    fn after_a_resize_the_survivors_estimate_still_follows_the_sketch() {
         let mut arena: Arena<u64, ()> = Arena::new();
         let mut lfu = TinyLfu::with_sketch(4, 250, 8192, 1_000_000);
+        for key in 1..=4 {
+            store(&mut arena, &mut lfu, key);
+        }
+        for _ in 0..5 {
+            lfu.count(1);
+        }
+        assert_eq!(store(&mut arena, &mut lfu, 5), vec![4], "key 1 survives");
+        lfu.set_budget(4); // one block
+        for _ in 0..3 {
+            lfu.count(1);
+        }
+        // Key 1 keeps winning; each count of it (and each newcomer's)
+        // writes the one block, so no estimate may outlive one.
+        for key in 6..40 {
+            assert_eq!(store(&mut arena, &mut lfu, key), vec![key - 1]);
+            let survivor = lfu.survivor.expect("key 1 survives");
+            assert_eq!(survivor.hash, 1);
+            assert_eq!(survivor.estimate, Some(lfu.sketch.frequency(1)), "at {key}");
+            lfu.count(1);
+        }
+    }
+
+    #[test]
+    fn the_survivors_estimate_follows_the_sketch() {
+        let mut arena: Arena<u64, ()> = Arena::new();
+        // Aging every 50 counts: the sketch halves every dozen rounds.
+        let mut lfu = TinyLfu::with_sketch(4, 250, 8192, 50);
         for key in 1..=4 {
             store(&mut arena, &mut lfu, key);
         }
