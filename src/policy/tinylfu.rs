@@ -555,29 +555,40 @@ mod tests {
         evicted
     }
 
-    #[test]
-    fn a_resized_sketch_forgets_the_survivors_estimate() {
+    /// A full, warm 4-entry W-TinyLFU (a 1-entry window, main of 3) with
+    /// a sketch of 1,024 blocks aging every `period` counts, holding keys
+    /// 1 to 4 (key 1 at probation's tail, main's victim).
+    fn four_stored(period: u64) -> (Arena<u64, ()>, TinyLfu) {
         let mut arena: Arena<u64, ()> = Arena::new();
-        // A 1-entry window, main of 3, and a sketch of 1,024 blocks.
-        let mut lfu = TinyLfu::with_sketch(4, 250, 8192, 1_000_000);
+        let mut lfu = TinyLfu::with_sketch(4, 250, 8192, period);
         for key in 1..=4 {
             assert!(store(&mut arena, &mut lfu, key).is_empty());
         }
         assert!(lfu.warm);
-        // Key 1, main's victim, is frequent: it survives the next duel,
-        // and its estimate of 6 is remembered.
+        (arena, lfu)
+    }
+
+    /// `four_stored`, then key 1 made frequent enough to survive a duel
+    /// (its estimate of 6 remembered), then the sketch resized to one
+    /// block: it starts over, so key 1's estimate is 0, the remembered 6
+    /// must go with the old table, and its block is now the only one.
+    fn resized_with_a_survivor() -> (Arena<u64, ()>, TinyLfu) {
+        let (mut arena, mut lfu) = four_stored(1_000_000);
         for _ in 0..5 {
             lfu.count(1);
         }
         assert_eq!(store(&mut arena, &mut lfu, 5), vec![4], "key 1 survives");
         assert_eq!(lfu.survivor.and_then(|s| s.estimate), Some(6));
-        // One block instead of 1,024: the sketch starts over, so key 1's
-        // estimate is 0, and the remembered 6 must go with the old table;
-        // its block is now the only one.
         lfu.set_budget(4);
         assert_eq!(lfu.sketch_bytes(), 64);
         let survivor = lfu.survivor.expect("key 1 is still the survivor");
         assert_eq!((survivor.block, survivor.estimate), (0, None));
+        (arena, lfu)
+    }
+
+    #[test]
+    fn a_resized_sketch_forgets_the_survivors_estimate() {
+        let (mut arena, mut lfu) = resized_with_a_survivor();
         assert_eq!(lfu.sketch.frequency(1), 0);
         // Candidate 5 (estimate 1) now beats key 1.
         lfu.count(5);
@@ -587,16 +598,7 @@ mod tests {
 
     #[test]
     fn after_a_resize_the_survivors_estimate_still_follows_the_sketch() {
-        let mut arena: Arena<u64, ()> = Arena::new();
-        let mut lfu = TinyLfu::with_sketch(4, 250, 8192, 1_000_000);
-        for key in 1..=4 {
-            store(&mut arena, &mut lfu, key);
-        }
-        for _ in 0..5 {
-            lfu.count(1);
-        }
-        assert_eq!(store(&mut arena, &mut lfu, 5), vec![4], "key 1 survives");
-        lfu.set_budget(4); // one block
+        let (mut arena, mut lfu) = resized_with_a_survivor();
         for _ in 0..3 {
             lfu.count(1);
         }
@@ -613,12 +615,8 @@ mod tests {
 
     #[test]
     fn the_survivors_estimate_follows_the_sketch() {
-        let mut arena: Arena<u64, ()> = Arena::new();
         // Aging every 50 counts: the sketch halves every dozen rounds.
-        let mut lfu = TinyLfu::with_sketch(4, 250, 8192, 50);
-        for key in 1..=4 {
-            store(&mut arena, &mut lfu, key);
-        }
+        let (mut arena, mut lfu) = four_stored(50);
         lfu.count(1);
         // Every duel that key 1 survives leaves the estimate the sketch
         // gives, whatever was counted in between (its own block included).
