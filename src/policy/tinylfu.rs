@@ -49,9 +49,6 @@ struct Survivor {
     index: u32,
     /// Its key's hash.
     hash: u64,
-    /// Its block in the current sketch (recomputed by `set_budget`, whose
-    /// resize may change the number of blocks).
-    block: usize,
     /// Its estimate in that duel, kept while it is still what the sketch
     /// would answer: dropped when a count writes its block or halves the
     /// sketch (`TinyLfu::note_count`), or when the sketch is resized.
@@ -144,7 +141,6 @@ impl TinyLfu {
             RESET_MULTIPLIER * budget.max(self.period_floor),
         );
         if let Some(survivor) = &mut self.survivor {
-            survivor.block = self.sketch.block_of(survivor.hash);
             survivor.estimate = None;
         }
     }
@@ -298,7 +294,9 @@ impl TinyLfu {
     #[inline]
     fn note_count(&mut self, counted: Counted) {
         if let Some(survivor) = &mut self.survivor {
-            if counted.halved || counted.block == survivor.block {
+            // The block from the current table, never a remembered one: a
+            // resize may have changed the number of blocks.
+            if counted.halved || counted.block == self.sketch.block_of(survivor.hash) {
                 survivor.estimate = None;
             }
         }
@@ -480,7 +478,6 @@ impl TinyLfu {
                 self.survivor = Some(Survivor {
                     index: victim,
                     hash: v,
-                    block: known.map_or_else(|| self.sketch.block_of(v), |s| s.block),
                     estimate: Some(estimate),
                 });
                 Some(Victim::hashed(candidate, c))
@@ -571,7 +568,7 @@ mod tests {
     /// `four_stored`, then key 1 made frequent enough to survive a duel
     /// (its estimate of 6 remembered), then the sketch resized to one
     /// block: it starts over, so key 1's estimate is 0, the remembered 6
-    /// must go with the old table, and its block is now the only one.
+    /// must go with the old table.
     fn resized_with_a_survivor() -> (Arena<u64, ()>, TinyLfu) {
         let (mut arena, mut lfu) = four_stored(1_000_000);
         for _ in 0..5 {
@@ -582,7 +579,7 @@ mod tests {
         lfu.set_budget(4);
         assert_eq!(lfu.sketch_bytes(), 64);
         let survivor = lfu.survivor.expect("key 1 is still the survivor");
-        assert_eq!((survivor.block, survivor.estimate), (0, None));
+        assert_eq!(survivor.estimate, None);
         (arena, lfu)
     }
 
