@@ -306,7 +306,8 @@ impl<K: Eq + Hash, V> Shard<K, V> {
     /// follows. On a full W-TinyLFU shard that insertion duels two nodes,
     /// hashes both and unfiles the loser: this hashes them now (their
     /// nodes were prefetched at the end of the last store) and starts
-    /// loading their index probes and sketch blocks, so that those misses
+    /// loading their index probes and the sketch blocks the duel will read
+    /// (not the survivor's, while its estimate is kept), so that those misses
     /// overlap the caller's return and its insert's locking; and the node
     /// before each in its list, which unlinking the duel's loser writes.
     /// Writes nothing.
@@ -332,7 +333,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                 },
             };
             self.index.prefetch(hash);
-            self.policy.prefetch_sketch(hash);
+            self.policy.prefetch_estimate(node, hash);
             // Unlinking the loser writes its more recent neighbour.
             self.arena.prefetch_prev(node);
         }

@@ -286,11 +286,13 @@ impl PolicyState {
         }
     }
 
-    /// Starts loading `hash`'s sketch block (W-TinyLFU; nothing under LRU).
+    /// Starts loading the sketch block a duel will read for the node at
+    /// `index`, whose key hashes to `hash` (W-TinyLFU; nothing under LRU,
+    /// nor when the policy remembers that node's estimate).
     #[inline]
-    pub(crate) fn prefetch_sketch(&self, hash: u64) {
+    pub(crate) fn prefetch_estimate(&self, index: u32, hash: u64) {
         if let PolicyState::TinyLfu { lfu, .. } = self {
-            lfu.prefetch_sketch(hash);
+            lfu.prefetch_estimate(index, hash);
         }
     }
 

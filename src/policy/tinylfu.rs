@@ -415,6 +415,16 @@ impl TinyLfu {
         self.sketch.prefetch(hash);
     }
 
+    /// Starts loading the sketch block of the node at `index` (hash
+    /// `hash`) for a coming duel, unless the duel will not read it: the
+    /// node is the survivor and its estimate is kept.
+    #[inline]
+    pub(crate) fn prefetch_estimate(&self, index: u32, hash: u64) {
+        if self.survivor_at(index).and_then(|s| s.estimate).is_none() {
+            self.sketch.prefetch(hash);
+        }
+    }
+
     /// A new node was stored at the window's head.
     pub(crate) fn on_insert(&mut self, hash: u64, weight: u64) {
         self.count(hash);
