@@ -294,8 +294,8 @@ impl TinyLfu {
     #[inline]
     fn note_count(&mut self, counted: Counted) {
         if let Some(survivor) = &mut self.survivor {
-            // The block from the current table, never a remembered one: a
-            // resize may have changed the number of blocks.
+            // The survivor's block in the current table (a resize may have
+            // changed the number of blocks).
             if counted.halved || counted.block == self.sketch.block_of(survivor.hash) {
                 survivor.estimate = None;
             }
@@ -633,14 +633,13 @@ mod tests {
                 lfu.count(key);
             }
             store(&mut arena, &mut lfu, 5 + round);
-            if let Some(survivor) = lfu.survivor {
-                if let Some(estimate) = survivor.estimate {
-                    assert_eq!(
-                        estimate,
-                        lfu.sketch.frequency(survivor.hash),
-                        "round {round}"
-                    );
-                }
+            if let Some(Survivor {
+                hash,
+                estimate: Some(estimate),
+                ..
+            }) = lfu.survivor
+            {
+                assert_eq!(estimate, lfu.sketch.frequency(hash), "round {round}");
             }
         }
     }
