@@ -19,6 +19,17 @@ pub fn cache(capacity: u64) -> Cache<u64, u64, Fixed> {
         .build()
 }
 
+/// `cache`, with a weigher: a value `v` weighs `v % 3 + 1` (5 weighs 3,
+/// 100 weighs 2).
+pub fn weighted_cache(capacity: u64) -> Cache<u64, u64, Fixed> {
+    Cache::builder()
+        .capacity(capacity)
+        .shards(1)
+        .hasher(Fixed::default())
+        .weigher(|_key: &u64, value: &u64| value % 3 + 1)
+        .build()
+}
+
 /// Runs a model with a bound on preemptions (LOOM_MAX_PREEMPTIONS overrides
 /// it) and with panic messages silenced: models panic on purpose inside
 /// `catch_unwind`, and loom would print each one thousands of times.

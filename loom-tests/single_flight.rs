@@ -202,8 +202,25 @@ fn recursive_load_panics_and_others_proceed() {
 ///    In every case the cache holds 5 at the end.
 #[test]
 fn insert_racing_a_load_wins() {
-    common::model(3, || {
-        let cache = Arc::new(common::cache(4));
+    insert_racing_a_load(false);
+}
+
+/// 5a'. The same race on a weighted cache. A completing load weighs its
+///      value under the shard's read lock, then takes the write lock to
+///      store it, so the insert may also land between the two: it must win
+///      there too, and the weight must be the stored value's alone.
+#[test]
+fn insert_racing_a_weighed_load_wins() {
+    insert_racing_a_load(true);
+}
+
+fn insert_racing_a_load(weighted: bool) {
+    common::model(3, move || {
+        let cache = Arc::new(if weighted {
+            common::weighted_cache(4)
+        } else {
+            common::cache(4)
+        });
         let ran = Arc::new(AtomicUsize::new(0));
         let (c, r) = (cache.clone(), ran.clone());
         let loader = thread::spawn(move || {
@@ -240,6 +257,7 @@ fn insert_racing_a_load_wins() {
             Some(5),
             "the insert is never overwritten by the load"
         );
+        assert_eq!(cache.weight(), if weighted { 3 } else { 1 });
         assert_eq!(cache.loads_in_flight(), 0);
         cache.check_invariants();
     });

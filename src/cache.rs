@@ -147,7 +147,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
 
     /// The shard of a hash, locked for reading.
     #[inline]
-    fn shard_read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
+    pub(crate) fn shard_read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
         self.shard_lock(hash).read()
     }
 

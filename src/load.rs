@@ -472,14 +472,23 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                 // Clone before locking: `V::clone` is user code.
                 let stored = value.clone();
                 let shared = value.clone();
+                // The weigher is user code too, and the key it needs lives
+                // in the flight's slot: weighed under the read lock, so the
+                // shard's lookups go on while it runs. Only this leader
+                // removes its slot, so the key is still there when the
+                // write lock is taken below; a write landing in between
+                // supersedes the load, as it would during the load.
+                let weight = match &self.weigher {
+                    Some(weigher) => self
+                        .shard_read(hash)
+                        .flight_key(hash, flight)
+                        .map_or(1, |key| weigher(key, &stored)),
+                    None => 1,
+                };
                 // Declared before the guard: dropped after it, even by a panic.
                 let mut garbage = Garbage::new();
                 let wakers = {
                     let mut shard = self.shard(hash);
-                    let weight = match (&self.weigher, shard.flight_key(hash, flight)) {
-                        (Some(weigher), Some(key)) => weigher(key, &stored),
-                        _ => 1,
-                    };
                     let hash_of = |k: &K| self.hash(k);
                     shard.complete_flight(
                         hash,

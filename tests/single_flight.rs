@@ -103,6 +103,49 @@ fn waiters_get_the_leaders_value_and_the_loader_runs_without_locks() {
     assert_eq!(cache.stats().coalesced, 4);
 }
 
+/// A completing load weighs its value under the shard's read lock, not its
+/// write lock: readers of the shard (`peek` here, which reads even on a
+/// one-shard cache) are answered while a slow weigher runs. The weigher
+/// waits, with a time limit, for such an answer, so a failure is a flag,
+/// not a hung test.
+#[test]
+fn a_slow_weigher_of_a_completing_load_lets_readers_through() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{mpsc, Mutex};
+    let (entered, weighing) = mpsc::channel::<()>();
+    let (answered, answer) = mpsc::channel::<()>();
+    let answer = Mutex::new(answer);
+    let in_time = Arc::new(AtomicBool::new(false));
+    let flag = in_time.clone();
+    let cache: Arc<Cache<u64, u64>> = Arc::new(
+        Cache::builder()
+            .capacity(100)
+            .shards(1)
+            .weigher(move |_key: &u64, value: &u64| {
+                if *value == 7 {
+                    entered.send(()).unwrap();
+                    let reply = answer.lock().unwrap().recv_timeout(Duration::from_secs(10));
+                    flag.store(reply.is_ok(), Ordering::SeqCst);
+                }
+                1
+            })
+            .build(),
+    );
+    cache.insert(1, 1);
+    let loading = cache.clone();
+    let loader = thread::spawn(move || loading.get_or_insert_with(2, || 7));
+    weighing.recv().unwrap();
+    assert_eq!(cache.peek(&1), Some(1));
+    answered.send(()).unwrap();
+    assert_eq!(loader.join().unwrap(), 7);
+    assert!(
+        in_time.load(Ordering::SeqCst),
+        "a reader waited for the weigher"
+    );
+    assert_eq!((cache.get(&2), cache.weight()), (Some(7), 2));
+    cache.check_invariants();
+}
+
 #[test]
 fn a_panicking_loader_hands_over_to_a_waiter() {
     let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::new(8));
