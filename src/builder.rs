@@ -237,9 +237,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
     /// of the entry count. An entry heavier than its shard's share of the
     /// capacity is not stored. Called once per insert, outside the shard lock
     /// (for an insert) or under the shard's read lock (when a load
-    /// completes, with the key stored for the load, so lookups go on while
-    /// it runs but writes to that shard wait): keep it cheap, and do not
-    /// call back into the cache from it.
+    /// completes, with the key stored for the load: read-locked lookups of
+    /// that shard go on while it runs, writes to it wait): keep it cheap,
+    /// and do not call back into the cache from it.
     ///
     /// ```
     /// let cache = shardcache::Cache::builder()

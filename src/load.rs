@@ -474,16 +474,17 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                 let shared = value.clone();
                 // The weigher is user code too, and the key it needs lives
                 // in the flight's slot: weighed under the read lock, so the
-                // shard's lookups go on while it runs. Only this leader
-                // removes its slot, so the key is still there when the
-                // write lock is taken below; a write landing in between
-                // supersedes the load, as it would during the load.
-                let weight = match &self.weigher {
-                    Some(weigher) => self
-                        .shard_read(hash)
+                // shard's read-locked lookups go on while it runs (until a
+                // writer queues). Only this leader removes its slot, so the
+                // key is still there when the write lock is taken below; a
+                // write landing in between supersedes the load, as it would
+                // during the load.
+                let weight = if self.weigher.is_some() {
+                    self.shard_read(hash)
                         .flight_key(hash, flight)
-                        .map_or(1, |key| weigher(key, &stored)),
-                    None => 1,
+                        .map_or(1, |key| self.weigh(key, &stored))
+                } else {
+                    1
                 };
                 // Declared before the guard: dropped after it, even by a panic.
                 let mut garbage = Garbage::new();

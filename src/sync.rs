@@ -8,8 +8,9 @@
 //!
 //! Locks here do not poison: the cache never runs user code (loaders, drops
 //! of evicted values) while it holds a lock, and the few user callbacks that
-//! do run under a shard lock (`Hash`, `Eq`, `Clone` of a value being read)
-//! run between complete steps (before a step changes anything, or after it
+//! do run under a shard lock (`Hash`, `Eq`, `Clone` of a value being read,
+//! and the weigher of a completing load, under the read lock) run between
+//! complete steps (before a step changes anything, or after it
 //! is done, as when W-TinyLFU hashes a node whose hit it applies next), so
 //! a panic can never leave a half-updated shard behind. Poisoning would
 //! only turn one panic into a cache that fails forever.

@@ -299,8 +299,10 @@ fn the_weigher_bounds_the_total_weight() {
         }
         assert!(cache.stats().evictions > 0, "{config}: the test must evict");
         let share = capacity / shards as u64;
-        assert_eq!(cache.insert(1_000, vec![2; share as usize + 1]), None);
+        let before = (cache.len(), cache.weight());
+        cache.insert(1_000, vec![2; share as usize + 1]);
         assert_eq!(cache.get(&1_000), None, "{config}: heavier than a shard");
+        assert_eq!((cache.len(), cache.weight()), before, "{config}: evicted");
         cache.check_invariants();
     });
 }
