@@ -37,6 +37,26 @@ fn build<K: std::hash::Hash + Eq, V: Clone>(
         .build()
 }
 
+/// Runs `f(t)` for `t` in `0..threads`, each on its own thread, all
+/// released together by a barrier; returns the results in thread order.
+fn together<T: Send + 'static>(
+    threads: u64,
+    f: impl Fn(u64) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = Arc::new(f);
+    let barrier = Arc::new(Barrier::new(threads as usize));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (f, barrier) = (f.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                f(t)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
 /// A deterministic stream of pseudo-random numbers (splitmix64's
 /// increment and finalizer), so a failing step reproduces.
 fn stream(seed: u64) -> impl FnMut(u64) -> u64 {
@@ -149,27 +169,18 @@ fn a_herd_loads_each_key_once() {
     each_config(|policy, shards, config| {
         let cache: Arc<Cache<u64, u64>> = Arc::new(build(256, policy, shards));
         let loads = Arc::new(AtomicUsize::new(0));
-        let barrier = Arc::new(Barrier::new(8));
-        let threads: Vec<_> = (0..8u64)
-            .map(|t| {
-                let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
-                thread::spawn(move || {
-                    barrier.wait();
-                    for i in 0..16u64 {
-                        let key = (i + t * 5) % 16;
-                        let value = cache.get_or_insert_with(key, || {
-                            loads.fetch_add(1, Ordering::SeqCst);
-                            thread::sleep(Duration::from_millis(2));
-                            key * 10
-                        });
-                        assert_eq!(value, key * 10);
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        let (c, l) = (cache.clone(), loads.clone());
+        together(8, move |t| {
+            for i in 0..16u64 {
+                let key = (i + t * 5) % 16;
+                let value = c.get_or_insert_with(key, || {
+                    l.fetch_add(1, Ordering::SeqCst);
+                    thread::sleep(Duration::from_millis(2));
+                    key * 10
+                });
+                assert_eq!(value, key * 10);
+            }
+        });
         assert_eq!(loads.load(Ordering::SeqCst), 16, "{config}");
         let stats = cache.stats();
         assert_eq!(stats.loads, 16, "{config}");
@@ -188,32 +199,23 @@ fn an_async_herd_loads_each_key_once() {
     each_config(|policy, shards, config| {
         let cache: Arc<Cache<u64, u64>> = Arc::new(build(256, policy, shards));
         let loads = Arc::new(AtomicUsize::new(0));
-        let barrier = Arc::new(Barrier::new(6));
-        let threads: Vec<_> = (0..6u64)
-            .map(|t| {
-                let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
-                thread::spawn(move || {
-                    barrier.wait();
-                    smol::block_on(async {
-                        for i in 0..12u64 {
-                            let key = (i + t * 7) % 12;
-                            let loads = &loads;
-                            let value = cache
-                                .get_or_insert_async(key, async move {
-                                    loads.fetch_add(1, Ordering::SeqCst);
-                                    smol::Timer::after(Duration::from_millis(2)).await;
-                                    key + 100
-                                })
-                                .await;
-                            assert_eq!(value, key + 100);
-                        }
-                    })
-                })
+        let (c, l) = (cache.clone(), loads.clone());
+        together(6, move |t| {
+            smol::block_on(async {
+                for i in 0..12u64 {
+                    let key = (i + t * 7) % 12;
+                    let loads = &l;
+                    let value = c
+                        .get_or_insert_async(key, async move {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            smol::Timer::after(Duration::from_millis(2)).await;
+                            key + 100
+                        })
+                        .await;
+                    assert_eq!(value, key + 100);
+                }
             })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap();
-        }
+        });
         assert_eq!(loads.load(Ordering::SeqCst), 12, "{config}");
         assert_eq!(cache.stats().loads, 12, "{config}");
         assert_eq!(cache.loads_in_flight(), 0, "{config}");
@@ -228,22 +230,15 @@ fn a_failed_load_reaches_its_waiters_and_is_not_cached() {
     each_config(|policy, shards, config| {
         let cache: Arc<Cache<u64, u64>> = Arc::new(build(256, policy, shards));
         let runs = Arc::new(AtomicUsize::new(0));
-        let barrier = Arc::new(Barrier::new(4));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let (cache, runs, barrier) = (cache.clone(), runs.clone(), barrier.clone());
-                thread::spawn(move || {
-                    barrier.wait();
-                    cache.try_get_or_insert_with(9, || {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        thread::sleep(Duration::from_millis(20));
-                        Err::<u64, _>("backend down")
-                    })
-                })
+        let (c, r) = (cache.clone(), runs.clone());
+        let results = together(4, move |_| {
+            c.try_get_or_insert_with(9, || {
+                r.fetch_add(1, Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(20));
+                Err::<u64, _>("backend down")
             })
-            .collect();
-        for thread in threads {
-            let result = thread.join().unwrap();
+        });
+        for result in results {
             assert_eq!(result.map_err(|e| *e), Err("backend down"), "{config}");
         }
         let runs = runs.load(Ordering::SeqCst) as u64;
