@@ -1,7 +1,6 @@
 //! A hint to the CPU to start loading a cache line that an operation will
 //! need shortly, so that its miss overlaps the work in between. The
-//! crate's only `unsafe`. Its callers: the index's probe hint
-//! (`src/index.rs`), and the shard's hints for a coming insertion
+//! crate's only `unsafe`. Its callers: the shard's hints for a coming insertion
 //! (`Shard::prefetch_store`, `Shard::prefetch_duel`, and the duellists'
 //! nodes at the end of `Shard::store`), through the arena, the sketch and
 //! the index. What they bought is measured in `docs/benchmarks.md`
@@ -27,23 +26,4 @@ pub(crate) fn prefetch<T>(value: &T) {
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = value;
-}
-
-/// Like [`prefetch`], for a bare address, which need not be that of
-/// anything live: the index's probe hint computes one from the table's
-/// layout, and may be stale.
-#[inline(always)]
-pub(crate) fn prefetch_addr(addr: usize) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-    #[allow(unsafe_code)]
-    // SAFETY: as in `prefetch`: SSE is enabled by the `cfg`, and
-    // `prefetcht0` never faults, writes nothing and changes no state the
-    // program can see, whatever the address. The pointer is made without
-    // provenance and is never dereferenced.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::without_provenance::<i8>(addr));
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
-    let _ = addr;
 }

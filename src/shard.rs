@@ -332,7 +332,6 @@ impl<K: Eq + Hash, V> Shard<K, V> {
                     Err(payload) => return Some(payload),
                 },
             };
-            self.index.prefetch(hash);
             self.policy.prefetch_estimate(node, hash);
             // Unlinking the loser writes its more recent neighbour.
             self.arena.prefetch_prev(node);
@@ -647,11 +646,10 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         for &index in &occupied {
             let hash = hash_of(self.arena.key(index));
             assert!(
-                self.index.contains(hash, index),
+                self.index.find(hash, |i| i == index).is_some(),
                 "entry {index} missing from the index"
             );
         }
-        self.index.validate_hint();
         let weight: u64 = match &self.weights {
             Some(weights) => occupied.iter().map(|&i| weights[i as usize]).sum(),
             None => occupied.len() as u64,
