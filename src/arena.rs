@@ -228,16 +228,6 @@ impl<K, V> Arena<K, V> {
         (head != NIL).then_some(head)
     }
 
-    /// Starts loading the node before `index` (towards the head), which
-    /// unlinking `index` writes.
-    #[inline]
-    pub(crate) fn prefetch_prev(&self, index: u32) {
-        let prev = self.node(index).prev_word() & INDEX_MASK;
-        if prev != NIL {
-            self.prefetch(prev);
-        }
-    }
-
     /// The node after `index` (towards the tail).
     pub(crate) fn next(&self, index: u32) -> Option<u32> {
         let next = self.node(index).next_index();

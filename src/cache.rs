@@ -178,13 +178,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if self.reads_shared {
             let shard = self.shard_read(hash);
             let found = shard.get_shared(hash, key);
-            let mut caught = None;
             if found.is_none() {
                 shard.prefetch_store(hash);
-                caught = shard.prefetch_duel(&|k: &K| self.hash(k));
             }
             drop(shard);
-            drop(caught);
             self.note_shared_lookup(hash);
             if found.is_some() {
                 self.read_counters.hit();

@@ -1,9 +1,7 @@
 //! A hint to the CPU to start loading a cache line that an operation will
 //! need shortly, so that its miss overlaps the work in between. The
 //! crate's only `unsafe`. Its callers: the shard's hints for a coming insertion
-//! (`Shard::prefetch_store`, `Shard::prefetch_duel`, and the duellists'
-//! nodes at the end of `Shard::store`), through the arena, the sketch and
-//! the index. What they bought is measured in `docs/benchmarks.md`
+//! (`Shard::prefetch_store`), through the arena and the sketch. What they bought is measured in `docs/benchmarks.md`
 //! (profile rounds 4 and 5).
 
 /// Asks the CPU to start loading the cache line holding the start of

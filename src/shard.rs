@@ -4,12 +4,11 @@
 //! A `Shard` is changed only through `&mut`, that is with its write lock held
 //! (see `cache.rs`); the read lock serves `peek`, `contains` and, on lazily
 //! promoting shards, `get_shared`, whose only write is a node's atomic mark,
-//! and `prefetch_store` and `prefetch_duel`, which write nothing.
+//! and `prefetch_store`, which writes nothing.
 //! Its methods never run a loader, never drop an entry (the
 //! entries they remove come back as [`Garbage`] for the caller to drop after
 //! unlocking) and never block. The user code they may run is the key's
-//! `Hash` (to find an evicted or moved entry in the index, and, in
-//! `prefetch_duel`, to hint at a coming duel), its `Eq`, and `V::clone`
+//! `Hash` (to find an evicted or moved entry in the index), its `Eq`, and `V::clone`
 //! for a value being read; each happens before the shard is changed or
 //! after the change is complete, so a panic there leaves the shard
 //! consistent.
@@ -22,10 +21,8 @@
 //! - `flights` holds one slot per key with a load in progress, and none of
 //!   those keys was in the arena when its load began.
 
-use std::any::Any;
 use std::borrow::Borrow;
 use std::hash::Hash;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use hashbrown::HashTable;
 
@@ -35,9 +32,6 @@ use crate::index::Index;
 use crate::policy::{Policy, PolicyState, Shared};
 use crate::stats::Counters;
 use crate::sync::Arc;
-
-/// What a caught panic carries (see [`Shard::prefetch_duel`]).
-pub(crate) type PanicPayload = Box<dyn Any + Send>;
 
 /// Entries and values removed under the lock, dropped by the caller after it
 /// has released the lock (so user `Drop` code never runs under it). The
@@ -302,43 +296,6 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         self.policy.prefetch_store(&self.arena, hash);
     }
 
-    /// A read-locked lookup missed, so an insertion of its key probably
-    /// follows. On a full W-TinyLFU shard that insertion duels two nodes,
-    /// hashes both and unfiles the loser: this hashes them now (their
-    /// nodes were prefetched at the end of the last store) and starts
-    /// loading their index probes and the sketch blocks the duel will read
-    /// (not the survivor's, while its estimate is kept), so that those misses
-    /// overlap the caller's return and its insert's locking; and the node
-    /// before each in its list, which unlinking the duel's loser writes.
-    /// Writes nothing.
-    ///
-    /// It runs the user's `Hash` on two cached keys. A panic there is
-    /// caught and only ends the hint (the insertion that hashes them for
-    /// real reports it, as before); its payload comes back for the caller
-    /// to drop after unlocking (a payload's `Drop` is user code). Where
-    /// panics abort, no other key's `Hash` runs here at all.
-    #[inline]
-    pub(crate) fn prefetch_duel(&self, hash_of: &impl Fn(&K) -> u64) -> Option<PanicPayload> {
-        if cfg!(not(panic = "unwind")) || self.weight < self.budget {
-            return None;
-        }
-        for node in self.policy.duellists(&self.arena).into_iter().flatten() {
-            // The last duel's survivor needs no hashing.
-            let hash = match self.policy.known_hash(node) {
-                Some(hash) => hash,
-                // Unwind safe: nothing here writes to the shard.
-                None => match catch_unwind(AssertUnwindSafe(|| hash_of(self.arena.key(node)))) {
-                    Ok(hash) => hash,
-                    Err(payload) => return Some(payload),
-                },
-            };
-            self.policy.prefetch_estimate(node, hash);
-            // Unlinking the loser writes its more recent neighbour.
-            self.arena.prefetch_prev(node);
-        }
-        None
-    }
-
     /// Stores the entry parked in `garbage.pending`.
     fn store(
         &mut self,
@@ -406,14 +363,6 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         // update may have grown an entry.
         self.evict_to(self.budget, hash_of, garbage);
         self.policy.settle(&mut self.arena, self.weights.as_deref());
-        // The next insertion's duellists: their nodes start loading now, so
-        // that `prefetch_duel` (read-locked lookups only) finds their keys
-        // cached.
-        if self.policy.reads_shared() {
-            for node in self.policy.duellists(&self.arena).into_iter().flatten() {
-                self.arena.prefetch(node);
-            }
-        }
     }
 
     /// Evicts the policy's victims until the shard weighs at most `target`

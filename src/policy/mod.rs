@@ -263,39 +263,6 @@ impl PolicyState {
         }
     }
 
-    /// The nodes the next insertion into a full shard will probably duel,
-    /// hash and unfile: W-TinyLFU's window tail (the candidate) and main's
-    /// victim; none under LRU, whose victim needs no duel. A hint for
-    /// prefetching: either may turn out marked, and the duel then meets
-    /// the next node instead.
-    #[inline]
-    pub(crate) fn duellists<K, V>(&self, arena: &Arena<K, V>) -> [Option<u32>; 2] {
-        match self {
-            PolicyState::Lru { .. } => [None, None],
-            PolicyState::TinyLfu { lfu, .. } => lfu.duellists(arena),
-        }
-    }
-
-    /// The hash of the key at `index`, if the policy remembers it (the
-    /// last admission duel's surviving victim).
-    #[inline]
-    pub(crate) fn known_hash(&self, index: u32) -> Option<u64> {
-        match self {
-            PolicyState::TinyLfu { lfu, .. } => lfu.known_hash(index),
-            PolicyState::Lru { .. } => None,
-        }
-    }
-
-    /// Starts loading the sketch block a duel will read for the node at
-    /// `index`, whose key hashes to `hash` (W-TinyLFU; nothing under LRU,
-    /// nor when the policy remembers that node's estimate).
-    #[inline]
-    pub(crate) fn prefetch_estimate(&self, index: u32, hash: u64) {
-        if let PolicyState::TinyLfu { lfu, .. } = self {
-            lfu.prefetch_estimate(index, hash);
-        }
-    }
-
     /// An insert or update of `hash` is about to be stored.
     pub(crate) fn on_store<K, V>(&mut self, arena: &mut Arena<K, V>, hash: u64, w: Weights<'_>) {
         if let PolicyState::TinyLfu {

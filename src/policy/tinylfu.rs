@@ -390,39 +390,16 @@ impl TinyLfu {
         }
     }
 
-    /// The window's tail and main's victim: the pair the next admission
-    /// duel will most likely compare (see `PolicyState::duellists`).
-    #[inline]
-    pub(crate) fn duellists<K, V>(&self, arena: &Arena<K, V>) -> [Option<u32>; 2] {
-        [arena.tail(Segment::Window), Self::main_victim(arena)]
-    }
-
     /// The survivor, if `index` is it.
     #[inline]
     fn survivor_at(&self, index: u32) -> Option<Survivor> {
         self.survivor.filter(|s| s.index == index)
     }
 
-    /// The survivor's hash, if `index` is the survivor.
-    #[inline]
-    pub(crate) fn known_hash(&self, index: u32) -> Option<u64> {
-        self.survivor_at(index).map(|s| s.hash)
-    }
-
     /// Starts loading the sketch block that counting `hash` will touch.
     #[inline]
     pub(crate) fn prefetch_sketch(&self, hash: u64) {
         self.sketch.prefetch(hash);
-    }
-
-    /// Starts loading the sketch block of the node at `index` (hash
-    /// `hash`) for a coming duel, unless the duel will not read it: the
-    /// node is the survivor and its estimate is kept.
-    #[inline]
-    pub(crate) fn prefetch_estimate(&self, index: u32, hash: u64) {
-        if self.survivor_at(index).and_then(|s| s.estimate).is_none() {
-            self.sketch.prefetch(hash);
-        }
     }
 
     /// A new node was stored at the window's head.
