@@ -392,8 +392,7 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         }
         let weight = self.weights.as_ref().map_or(1, |w| w[index as usize]);
         self.weight -= weight;
-        self.policy
-            .on_remove(index, self.arena.segment(index), weight);
+        self.policy.on_remove(self.arena.segment(index), weight);
         self.arena.remove(index)
     }
 

@@ -284,9 +284,9 @@ impl PolicyState {
     }
 
     /// An entry on `segment` weighing `weight` left the shard.
-    pub(crate) fn on_remove(&mut self, index: u32, segment: Segment, weight: u64) {
+    pub(crate) fn on_remove(&mut self, segment: Segment, weight: u64) {
         if let PolicyState::TinyLfu { lfu, .. } = self {
-            lfu.on_remove(index, segment, weight);
+            lfu.on_remove(segment, weight);
         }
     }
 

@@ -41,15 +41,6 @@ const HALVE_MASK: u64 = 0x7777_7777_7777_7777;
 #[repr(C, align(64))]
 struct Block([u64; BLOCK_WORDS]);
 
-/// What one [`Sketch::increment`] changed.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Counted {
-    /// The block whose counters it raised.
-    pub(crate) block: usize,
-    /// Whether it ended an aging period, halving every counter.
-    pub(crate) halved: bool,
-}
-
 /// `max(prev_pow2(sizing capacity) / 8, 1)` blocks of eight words of
 /// sixteen 4-bit counters: at most 8 bytes per entry of sizing capacity,
 /// and at least one 64-byte block.
@@ -139,18 +130,10 @@ impl Sketch {
         }
     }
 
-    /// The block holding `hash`'s counters.
-    #[inline]
-    pub(crate) fn block_of(&self, hash: u64) -> usize {
-        self.locate(hash).0
-    }
-
     /// Counts one access of `hash` (saturating each counter at 15), then
-    /// ages the whole sketch if the period is over. Returns what changed:
-    /// the block written, and whether every counter was halved. Only those
-    /// change any key's estimate.
+    /// ages the whole sketch if the period is over.
     #[inline]
-    pub(crate) fn increment(&mut self, hash: u64) -> Counted {
+    pub(crate) fn increment(&mut self, hash: u64) {
         let (block, mut bits) = self.locate(hash);
         let words = &mut self.table[block].0;
         for row in 0..4 {
@@ -161,11 +144,9 @@ impl Sketch {
             bits >>= 5;
         }
         self.ops += 1;
-        let halved = self.ops >= self.period;
-        if halved {
+        if self.ops >= self.period {
             self.halve();
         }
-        Counted { block, halved }
     }
 
     /// Halves every counter (rounding down) and starts a new period.

@@ -9,7 +9,7 @@
 //! which `tests/tinylfu_model.rs` checks step by step; lazily promoting
 //! shards apply marked hits where the policy meets them (see `victim`).
 
-use super::sketch::{Counted, Sketch};
+use super::sketch::Sketch;
 use super::Victim;
 use crate::arena::{Arena, Segment};
 
@@ -43,18 +43,6 @@ fn weight_of(weights: Weights<'_>, index: u32) -> u64 {
     weights.map_or(1, |w| w[index as usize])
 }
 
-/// The last admission duel's victim, which survived it.
-#[derive(Clone, Copy, Debug)]
-struct Survivor {
-    index: u32,
-    /// Its key's hash.
-    hash: u64,
-    /// Its estimate in that duel, kept while it is still what the sketch
-    /// would answer: dropped when a count writes its block or halves the
-    /// sketch (`TinyLfu::note_count`), or when the sketch is resized.
-    estimate: Option<u8>,
-}
-
 /// The W-TinyLFU state of one shard (or of one shadow cache).
 pub(crate) struct TinyLfu {
     budget: u64,
@@ -77,13 +65,6 @@ pub(crate) struct TinyLfu {
     /// Set for good: neither `set_budget` nor a clear resets it (a
     /// cleared shard keeps its sketch, and with it what it has counted).
     warm: bool,
-    /// The last duel's victim, if it survived, with its key's hash and
-    /// its estimate: the next duel usually meets the same victim and need
-    /// neither hash it again nor, while the estimate is kept, read its
-    /// sketch block (a point or two of read-through throughput, near the
-    /// harness's noise: `docs/benchmarks.md`, round 8). Forgotten when that
-    /// node leaves (`on_remove`, `on_clear`).
-    survivor: Option<Survivor>,
 }
 
 impl TinyLfu {
@@ -124,7 +105,6 @@ impl TinyLfu {
             rng: RNG_SEED,
             held: [0; 3],
             warm: false,
-            survivor: None,
         };
         lfu.retarget();
         lfu
@@ -140,9 +120,6 @@ impl TinyLfu {
             budget.max(self.size_floor),
             RESET_MULTIPLIER * budget.max(self.period_floor),
         );
-        if let Some(survivor) = &mut self.survivor {
-            survivor.estimate = None;
-        }
     }
 
     pub(crate) fn sketch_bytes(&self) -> usize {
@@ -283,22 +260,7 @@ impl TinyLfu {
     #[inline]
     fn count(&mut self, hash: u64) {
         if self.warm || self.sketch.frequency(hash) == 0 {
-            let counted = self.sketch.increment(hash);
-            self.note_count(counted);
-        }
-    }
-
-    /// Drops the survivor's remembered estimate if `counted` may have
-    /// changed it. Every change to the sketch's counters comes through
-    /// here, except a resize (`set_budget`).
-    #[inline]
-    fn note_count(&mut self, counted: Counted) {
-        if let Some(survivor) = &mut self.survivor {
-            // The survivor's block in the current table (a resize may have
-            // changed the number of blocks).
-            if counted.halved || counted.block == self.sketch.block_of(survivor.hash) {
-                survivor.estimate = None;
-            }
+            self.sketch.increment(hash);
         }
     }
 
@@ -390,12 +352,6 @@ impl TinyLfu {
         }
     }
 
-    /// The survivor, if `index` is it.
-    #[inline]
-    fn survivor_at(&self, index: u32) -> Option<Survivor> {
-        self.survivor.filter(|s| s.index == index)
-    }
-
     /// Starts loading the sketch block that counting `hash` will touch.
     #[inline]
     pub(crate) fn prefetch_sketch(&self, hash: u64) {
@@ -413,17 +369,13 @@ impl TinyLfu {
     }
 
     /// A node left the shard.
-    pub(crate) fn on_remove(&mut self, index: u32, segment: Segment, weight: u64) {
+    pub(crate) fn on_remove(&mut self, segment: Segment, weight: u64) {
         self.held[segment as usize] -= weight;
-        if self.survivor_at(index).is_some() {
-            self.survivor = None;
-        }
     }
 
     /// Every node left the shard.
     pub(crate) fn on_clear(&mut self) {
         self.held = [0; 3];
-        self.survivor = None;
     }
 
     /// A resident node's weight changed.
@@ -451,22 +403,12 @@ impl TinyLfu {
                 return Some(Victim::unhashed(candidate));
             };
             let c = hash_of(arena.key(candidate));
-            let known = self.survivor_at(victim);
-            let v = known.map_or_else(|| hash_of(arena.key(victim)), |s| s.hash);
-            let estimate = known
-                .and_then(|s| s.estimate)
-                .unwrap_or_else(|| self.sketch.frequency(v));
+            let v = hash_of(arena.key(victim));
             // The loser goes, with the hash the duel computed for it.
-            if self.admit(c, estimate) {
-                self.survivor = None;
+            if self.admit(c, self.sketch.frequency(v)) {
                 self.place(arena, candidate, Segment::Main, w);
                 Some(Victim::hashed(victim, v))
             } else {
-                self.survivor = Some(Survivor {
-                    index: victim,
-                    hash: v,
-                    estimate: Some(estimate),
-                });
                 Some(Victim::hashed(candidate, c))
             }
         } else {
@@ -532,7 +474,7 @@ mod tests {
         while arena.len() as u64 > lfu.budget {
             let victim = lfu.victim(arena, &|k: &u64| *k, None).expect("a victim");
             let segment = arena.segment(victim.index);
-            lfu.on_remove(victim.index, segment, 1);
+            lfu.on_remove(segment, 1);
             evicted.push(arena.remove(victim.index).0);
         }
         lfu.settle(arena, None);
@@ -552,73 +494,20 @@ mod tests {
         (arena, lfu)
     }
 
-    /// `four_stored`, then key 1 made frequent enough to survive a duel
-    /// (its estimate of 6 remembered), then the sketch resized to one
-    /// block: it starts over, so key 1's estimate is 0, the remembered 6
-    /// must go with the old table.
-    fn resized_with_a_survivor() -> (Arena<u64, ()>, TinyLfu) {
+    #[test]
+    fn the_duel_admits_only_a_more_frequent_candidate() {
         let (mut arena, mut lfu) = four_stored(1_000_000);
         for _ in 0..5 {
             lfu.count(1);
         }
-        assert_eq!(store(&mut arena, &mut lfu, 5), vec![4], "key 1 survives");
-        assert_eq!(lfu.survivor.and_then(|s| s.estimate), Some(6));
-        lfu.set_budget(4);
-        assert_eq!(lfu.sketch_bytes(), 64);
-        let survivor = lfu.survivor.expect("key 1 is still the survivor");
-        assert_eq!(survivor.estimate, None);
-        (arena, lfu)
-    }
-
-    #[test]
-    fn a_resized_sketch_forgets_the_survivors_estimate() {
-        let (mut arena, mut lfu) = resized_with_a_survivor();
-        assert_eq!(lfu.sketch.frequency(1), 0);
-        // Candidate 5 (estimate 1) now beats key 1.
-        lfu.count(5);
+        // Candidate 4 (seen once) loses to main's victim, key 1 (six).
+        assert_eq!(store(&mut arena, &mut lfu, 5), vec![4]);
+        for _ in 0..7 {
+            lfu.count(5);
+        }
+        // Candidate 5 (eight) beats key 1, which goes.
         assert_eq!(store(&mut arena, &mut lfu, 6), vec![1]);
         lfu.validate(&arena, None);
-    }
-
-    #[test]
-    fn after_a_resize_the_survivors_estimate_still_follows_the_sketch() {
-        let (mut arena, mut lfu) = resized_with_a_survivor();
-        for _ in 0..3 {
-            lfu.count(1);
-        }
-        // Key 1 keeps winning; each count of it (and each newcomer's)
-        // writes the one block, so no estimate may outlive one.
-        for key in 6..40 {
-            assert_eq!(store(&mut arena, &mut lfu, key), vec![key - 1]);
-            let survivor = lfu.survivor.expect("key 1 survives");
-            assert_eq!(survivor.hash, 1);
-            assert_eq!(survivor.estimate, Some(lfu.sketch.frequency(1)), "at {key}");
-            lfu.count(1);
-        }
-    }
-
-    #[test]
-    fn the_survivors_estimate_follows_the_sketch() {
-        // Aging every 50 counts: the sketch halves every dozen rounds.
-        let (mut arena, mut lfu) = four_stored(50);
-        lfu.count(1);
-        // Every duel that key 1 survives leaves the estimate the sketch
-        // gives, whatever was counted in between (its own block included).
-        for round in 0..200u64 {
-            lfu.count(1 + round % 3);
-            for key in [round * 7919, 1 + (round % 5)] {
-                lfu.count(key);
-            }
-            store(&mut arena, &mut lfu, 5 + round);
-            if let Some(Survivor {
-                hash,
-                estimate: Some(estimate),
-                ..
-            }) = lfu.survivor
-            {
-                assert_eq!(estimate, lfu.sketch.frequency(hash), "round {round}");
-            }
-        }
     }
 
     #[test]
@@ -629,7 +518,7 @@ mod tests {
         let gone = arena.insert(Segment::Window, 4, (), 9);
         lfu.on_insert(4, 1);
         arena.remove(gone);
-        lfu.on_remove(gone, Segment::Window, 1);
+        lfu.on_remove(Segment::Window, 1);
         let first = arena.insert(Segment::Window, 1, (), 9);
         lfu.on_insert(1, 1);
         for _ in 0..5 {

@@ -86,7 +86,7 @@ impl Shadow {
             if let Ok(entry) = self.table.find_entry(key, |&i| i == victim) {
                 entry.remove();
             }
-            self.policy.on_remove(victim, segment, 1);
+            self.policy.on_remove(segment, 1);
         }
         self.policy.settle(&mut self.arena, None);
     }
