@@ -186,14 +186,6 @@ impl<K, V> Arena<K, V> {
         }
     }
 
-    /// Starts loading slot `index` into the CPU cache.
-    #[inline]
-    pub(crate) fn prefetch(&self, index: u32) {
-        if let Some(slot) = self.slots.get(index as usize) {
-            crate::prefetch::prefetch(slot);
-        }
-    }
-
     #[inline]
     pub(crate) fn key(&self, index: u32) -> &K {
         &self.node(index).key

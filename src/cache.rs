@@ -178,9 +178,6 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if self.reads_shared {
             let shard = self.shard_read(hash);
             let found = shard.get_shared(hash, key);
-            if found.is_none() {
-                shard.prefetch_store(hash);
-            }
             drop(shard);
             self.note_shared_lookup(hash);
             if found.is_some() {

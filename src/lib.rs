@@ -28,7 +28,7 @@
 //! See the [`Cache`] docs for the guarantees, `docs/design.md` for the data
 //! layout and `docs/single-flight.md` for the loading protocol.
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod arena;
@@ -38,7 +38,6 @@ mod flight;
 mod index;
 mod load;
 mod policy;
-mod prefetch;
 mod shard;
 mod stats;
 mod sync;

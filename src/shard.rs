@@ -3,8 +3,7 @@
 //!
 //! A `Shard` is changed only through `&mut`, that is with its write lock held
 //! (see `cache.rs`); the read lock serves `peek`, `contains` and, on lazily
-//! promoting shards, `get_shared`, whose only write is a node's atomic mark,
-//! and `prefetch_store`, which writes nothing.
+//! promoting shards, `get_shared`, whose only write is a node's atomic mark.
 //! Its methods never run a loader, never drop an entry (the
 //! entries they remove come back as [`Garbage`] for the caller to drop after
 //! unlocking) and never block. The user code they may run is the key's
@@ -289,13 +288,6 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         self.store(hash, weight, hash_of, garbage);
     }
 
-    /// An insertion of `hash` may follow (a lookup missed, or an insert
-    /// begins): starts loading what the policy will touch for it.
-    #[inline]
-    pub(crate) fn prefetch_store(&self, hash: u64) {
-        self.policy.prefetch_store(&self.arena, hash);
-    }
-
     /// Stores the entry parked in `garbage.pending`.
     fn store(
         &mut self,
@@ -304,7 +296,6 @@ impl<K: Eq + Hash, V> Shard<K, V> {
         hash_of: &impl Fn(&K) -> u64,
         garbage: &mut Garbage<K, V>,
     ) {
-        self.prefetch_store(hash);
         let existing = self.find(hash, &garbage.pending_entry().0);
         if weight > self.budget {
             let (key, value) = garbage.take_pending();

@@ -244,25 +244,6 @@ impl PolicyState {
         }
     }
 
-    /// An insertion of `hash` may be coming (a read-locked `get` missed,
-    /// or an insert is about to probe the index): starts loading two of
-    /// the cache lines it will touch, so that their misses overlap the
-    /// lookup's. They are the tail node of `Segment::Main` (LRU's victim;
-    /// W-TinyLFU's probation tail, the usual opponent in the admission
-    /// duel) and, under W-TinyLFU, the key's sketch block. A hint only:
-    /// nothing observable changes if the insertion never comes. It paid
-    /// 1.5–5.5% of read-through throughput (`docs/benchmarks.md`, profile
-    /// round 4).
-    #[inline]
-    pub(crate) fn prefetch_store<K, V>(&self, arena: &Arena<K, V>, hash: u64) {
-        if let Some(tail) = arena.tail(Segment::Main) {
-            arena.prefetch(tail);
-        }
-        if let PolicyState::TinyLfu { lfu, .. } = self {
-            lfu.prefetch_sketch(hash);
-        }
-    }
-
     /// An insert or update of `hash` is about to be stored.
     pub(crate) fn on_store<K, V>(&mut self, arena: &mut Arena<K, V>, hash: u64, w: Weights<'_>) {
         if let PolicyState::TinyLfu {

@@ -120,16 +120,6 @@ impl Sketch {
         min as u8
     }
 
-    /// Starts loading `hash`'s block into the CPU cache.
-    #[inline]
-    pub(crate) fn prefetch(&self, hash: u64) {
-        let (block, _) = self.locate(hash);
-        // Always in range; `get` keeps a panic branch off the lookup path.
-        if let Some(block) = self.table.get(block) {
-            crate::prefetch::prefetch(block);
-        }
-    }
-
     /// Counts one access of `hash` (saturating each counter at 15), then
     /// ages the whole sketch if the period is over.
     #[inline]

@@ -352,12 +352,6 @@ impl TinyLfu {
         }
     }
 
-    /// Starts loading the sketch block that counting `hash` will touch.
-    #[inline]
-    pub(crate) fn prefetch_sketch(&self, hash: u64) {
-        self.sketch.prefetch(hash);
-    }
-
     /// A new node was stored at the window's head.
     pub(crate) fn on_insert(&mut self, hash: u64, weight: u64) {
         self.count(hash);
