@@ -1,5 +1,5 @@
-//! Everything but the eviction order behaves the same under both policies
-//! (issue 5): the contents a cache returns, its statistics, single-flight
+//! Everything but the eviction order behaves the same under both policies:
+//! the contents a cache returns, its statistics, single-flight
 //! loading (sync and async, values and errors), the weigher,
 //! `set_capacity`, `clear` and iteration. Each check runs under LRU and
 //! W-TinyLFU, on one shard (every hit promotes at once, under the write
