@@ -6,9 +6,9 @@ and <root>/{herd_loads,hit_ratios}.csv (all written by
 `cargo bench --bench contention`; <root> is target/criterion, or wherever
 CRITERION_HOME points), prints one markdown table per group (throughput in
 millions of operations per second, and shardcache's ratio to each peer), the
-loads of the herd workloads and the issue's targets (met or missed), and
-writes one SVG per group into docs/img/ (throughput against threads, drawn
-by hand: no third-party packages).
+loads of the herd workloads and a table of threshold checks on the main
+ratios (met or missed), and writes one SVG per group into docs/img/
+(throughput against threads, drawn by hand: no third-party packages).
 
     python3 scripts/plot_benchmarks.py [--update docs/benchmarks.md] [--img docs/img] [root ...]
 
@@ -16,11 +16,10 @@ Given several roots (several runs, e.g. `CRITERION_HOME=target/bench-run1
 cargo bench --bench contention`, then run2, run3), each cell is the median
 of the runs when there are three or more, else the best of them. The best
 run would be the least disturbed one if other processes only ever slowed a
-benchmark down, but on the shared machines measured so far runs also come
-out lucky: identical processes differed by 2x in either direction (page
-placement), and one lucky run of one cache made it look 1.7x faster than
-its other runs at every thread count. The median of three ignores one such
-run in either direction.
+benchmark down, but on a shared machine runs also come out lucky:
+identical processes can differ by up to 2x in either direction (page
+placement), for one cache at every thread count. The median of three
+ignores one such run in either direction.
 
 With --update, the generated markdown replaces whatever lies between the
 `<!-- results:begin -->` and `<!-- results:end -->` lines of that file.
@@ -176,14 +175,17 @@ def loads_table(group, data):
 
 
 def targets(runs, results, loads):
-    """The issue's targets, each with its measured value and verdict.
+    """Threshold checks on the main ratios, each with its measured value and
+    verdict: shardcache against quick_cache and one-mutex `lru`, the TinyLfu
+    policy against LRU, the hot-set hit against hashbrown, and one load per
+    key in the herds.
 
-    The issues ask for ratios between caches measured side by side in the
-    same run, so with three runs or more a target's ratio is the median,
-    over the runs, of the ratio within each run; with fewer, the ratio of
-    the merged cells. (The ratio of two per-cell medians would pair one
-    run's cache with another run's peer: on a machine whose runs swing by
-    up to 2x, that adds noise the same-run ratio does not have.)"""
+    A ratio compares caches measured side by side in the same run, so with
+    three runs or more it is the median, over the runs, of the ratio within
+    each run; with fewer, the ratio of the merged cells. (The ratio of two
+    per-cell medians would pair one run's cache with another run's peer: on
+    a machine whose runs swing by up to 2x, that adds noise the same-run
+    ratio does not have.)"""
     out = ["| target | measured | met? |", "| --- | --- | --- |"]
 
     def ratio(group, a, b, t):
@@ -211,8 +213,8 @@ def targets(runs, results, loads):
             row(f"{group}: TinyLfu within 15% of LRU (issue 5)",
                 [f"{t} thr {x:.2f}×" for t, x in r], all(x >= 0.85 for _, x in r))
 
-    # Issue 5's TinyLfu target covers every contention workload; the peer
-    # targets (issue 2) name read-through and all hits only.
+    # The TinyLfu-against-LRU check covers every contention workload; the
+    # checks against the peers cover read-through and all hits only.
     for group in ["read_through_s1.0", "read_through_s0.8", "all_hits_s1.0", "all_hits_s0.8",
                   "write_heavy_s1.0"]:
         if group not in results:
