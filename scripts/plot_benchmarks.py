@@ -186,7 +186,7 @@ def targets(runs, results, loads):
     per-cell medians would pair one run's cache with another run's peer: on
     a machine whose runs swing by up to 2x, that adds noise the same-run
     ratio does not have.)"""
-    out = ["| target | measured | met? |", "| --- | --- | --- |"]
+    out = ["| comparison | measured | holds? |", "| --- | --- | --- |"]
 
     def ratio(group, a, b, t):
         if len(runs) >= 3:
@@ -210,7 +210,7 @@ def targets(runs, results, loads):
         r = [(t, ratio(group, "shardcache-tinylfu", "shardcache", t)) for t in (1, 2, 4, 8)]
         r = [(t, x) for t, x in r if x is not None]
         if r:
-            row(f"{group}: TinyLfu within 15% of LRU (issue 5)",
+            row(f"{group}: TinyLfu within 15% of LRU",
                 [f"{t} thr {x:.2f}×" for t, x in r], all(x >= 0.85 for _, x in r))
 
     # The TinyLfu-against-LRU check covers every contention workload; the
@@ -236,7 +236,7 @@ def targets(runs, results, loads):
             [f"{1 / r:.2f}× the time of a hashbrown hit"], r >= 0.5)
     r = ratio("hot_hit", "shardcache-tinylfu", "shardcache", 1)
     if r is not None:
-        row("hot-set hit: TinyLfu within 15% of LRU (issue 5)", [f"{r:.2f}×"], r >= 0.85)
+        row("hot-set hit: TinyLfu within 15% of LRU", [f"{r:.2f}×"], r >= 0.85)
     for group in ["herd", "async_herd"]:
         ours = loads.get(group, {}).get("shardcache")
         if ours:
@@ -361,9 +361,9 @@ def main():
     if not results:
         sys.exit(f"no criterion results under {roots}: run `cargo bench --bench contention` first")
     md = [f"Each cell is the {statistic} of {len(roots)} run{'s' if len(roots) > 1 else ''} "
-          "(median of 10 samples within a run).", "", "### Targets", ""]
+          "(median of 10 samples within a run).", "", "### Key ratios", ""]
     if len(roots) >= 3:
-        md += ["Each target's ratio is the median over the runs of the ratio within",
+        md += ["Each ratio is the median over the runs of the ratio within",
                "each run (caches measured side by side in the same run); the tables",
                "below give each cell's own median, so a ratio read off them can differ.", ""]
     md += targets(runs, results, loads) + [""]
