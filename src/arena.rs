@@ -48,6 +48,7 @@ pub(crate) enum Segment {
 }
 
 impl Segment {
+    #[cfg(any(test, feature = "test-hooks"))]
     const ALL: [Segment; 3] = [Segment::Main, Segment::Window, Segment::Protected];
 
     fn from_bits(bits: u32) -> Segment {
@@ -214,12 +215,14 @@ impl<K, V> Arena<K, V> {
         (tail != NIL).then_some(tail)
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// The most recently used node of a segment.
     pub(crate) fn head(&self, segment: Segment) -> Option<u32> {
         let head = self.lists[segment as usize].head;
         (head != NIL).then_some(head)
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// The node after `index` (towards the tail).
     pub(crate) fn next(&self, index: u32) -> Option<u32> {
         let next = self.node(index).next_index();
@@ -389,6 +392,7 @@ impl<K, V> Arena<K, V> {
         self.lists[segment].len -= 1;
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Checks every invariant of the module docs; panics with a description
     /// of the first one broken. Returns the indices of occupied slots.
     pub(crate) fn validate(&self) -> Vec<u32> {

@@ -1,18 +1,14 @@
-//! [`CacheBuilder`]: every setting of a cache, checked before it is built.
+//! [`CacheBuilder`]: every setting of a cache, checked before it is built,
+//! and the constructors [`Cache::new`] and [`Cache::builder`].
 
 use std::error::Error;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
-use ahash::RandomState;
-use crossbeam_utils::CachePadded;
-
 use crate::arena::MAX_NODES;
 use crate::cache::{share, Cache, Weigher};
-use crate::policy::{Policy, Shared};
-use crate::shard::Shard;
-use crate::stats::ReadCounters;
-use crate::sync::{Mutex, RwLock};
+use crate::policy::Policy;
+use ahash::RandomState;
 
 /// The fewest capacity units a shard gets from the default shard count.
 ///
@@ -21,7 +17,7 @@ use crate::sync::{Mutex, RwLock};
 /// lost up to 2.4 points of hit ratio, 355-entry shards up to 1.35, 710-entry
 /// shards under 1), so small caches get fewer shards: a cache of capacity
 /// below 1,024 has one.
-pub const MIN_SHARD_CAPACITY: u64 = 512;
+const MIN_SHARD_CAPACITY: u64 = 512;
 
 /// Shards per available core in [`default_shards`]. Every operation writes
 /// its shard's lock word, so two cores on one shard pass that cache line
@@ -32,14 +28,10 @@ pub const MIN_SHARD_CAPACITY: u64 = 512;
 /// 0.99–1.14× on all hits, under both policies, and as fast at one thread
 /// (0.97–1.07×); 16 per core gained up to 1.34× at 2 threads but lost up to
 /// 13% at one.
-///
-/// ```
-/// assert_eq!(shardcache::SHARDS_PER_CORE, 8);
-/// ```
-pub const SHARDS_PER_CORE: usize = 8;
+const SHARDS_PER_CORE: usize = 8;
 
 /// The most shards a cache may have.
-pub const MAX_SHARDS: usize = 1 << 16;
+const MAX_SHARDS: usize = 1 << 16;
 
 /// Builds a [`Cache`] with settings other than the defaults.
 ///
@@ -80,7 +72,7 @@ pub enum BuildError {
     MissingCapacity,
     /// `shards` was 0.
     ZeroShards,
-    /// `shards` was above [`MAX_SHARDS`].
+    /// `shards` was above the maximum, 65,536.
     TooManyShards {
         /// The shard count asked for.
         shards: usize,
@@ -129,6 +121,42 @@ impl fmt::Display for BuildError {
 
 impl Error for BuildError {}
 
+impl<K: Hash + Eq, V: Clone> Cache<K, V, RandomState> {
+    /// A cache of at most `capacity` entries with the default settings:
+    /// exact LRU per shard, the default shard count (see
+    /// [`CacheBuilder::shards`]), and ahash.
+    ///
+    /// A capacity of 0 stores nothing (like Python's `lru_cache(maxsize=0)`),
+    /// but concurrent loads of one key are still coalesced.
+    ///
+    /// ```
+    /// let cache = shardcache::Cache::new(2);
+    /// cache.insert("a", 1);
+    /// assert_eq!(cache.get("a"), Some(1));
+    /// ```
+    ///
+    /// # Panics
+    /// If `capacity` is too large to index (more than 2^29 − 1 entries per
+    /// shard); use [`Cache::builder`] and more shards.
+    pub fn new(capacity: u64) -> Self {
+        CacheBuilder::new().capacity(capacity).build()
+    }
+
+    /// A builder for a cache with other settings: shard count, hasher,
+    /// weigher, eviction policy.
+    ///
+    /// ```
+    /// let cache: shardcache::Cache<String, Vec<u8>> = shardcache::Cache::builder()
+    ///     .capacity(1 << 20)
+    ///     .weigher(|_key: &String, value: &Vec<u8>| value.len() as u64)
+    ///     .build();
+    /// assert_eq!(cache.capacity(), 1 << 20);
+    /// ```
+    pub fn builder() -> CacheBuilder<K, V, RandomState> {
+        CacheBuilder::new()
+    }
+}
+
 impl<K: Hash + Eq, V: Clone> CacheBuilder<K, V, RandomState> {
     /// A builder with the defaults: no capacity yet, the default shard
     /// count, ahash, no weigher, [`Policy::Lru`].
@@ -148,6 +176,17 @@ impl<K: Hash + Eq, V: Clone> CacheBuilder<K, V, RandomState> {
     }
 }
 
+impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("capacity", &self.capacity)
+            .field("shards", &self.shards)
+            .field("weigher", &self.weigher.is_some())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<K: Hash + Eq, V: Clone> Default for CacheBuilder<K, V, RandomState> {
     fn default() -> Self {
         Self::new()
@@ -157,13 +196,7 @@ impl<K: Hash + Eq, V: Clone> Default for CacheBuilder<K, V, RandomState> {
 /// The default shard count for a capacity: [`SHARDS_PER_CORE`] shards per
 /// available core, rounded up to a power of two, but no more than leave each shard
 /// [`MIN_SHARD_CAPACITY`] units, and at least one.
-///
-/// ```
-/// use shardcache::default_shards;
-/// assert_eq!(default_shards(1000), 1);
-/// assert!(default_shards(1 << 20).is_power_of_two());
-/// ```
-pub fn default_shards(capacity: u64) -> usize {
+fn default_shards(capacity: u64) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let wanted = (cores * SHARDS_PER_CORE)
         .next_power_of_two()
@@ -194,13 +227,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
 
     /// The number of shards, each with its own lock and an equal share of
     /// the capacity (shares differ by at most one and add up to the
-    /// capacity). Any count from 1 to [`MAX_SHARDS`] works; powers of two
-    /// are not required. With one shard the cache is an exact global LRU.
+    /// capacity). Any count from 1 to 65,536 works; powers of two are not
+    /// required. With one shard the cache is an exact global LRU.
     ///
-    /// Unset, the count is [`default_shards`]`(capacity)`:
-    /// [`SHARDS_PER_CORE`] per core,
-    /// rounded up to a power of two, but never fewer than
-    /// [`MIN_SHARD_CAPACITY`] capacity units per shard.
+    /// Unset, the count is 8 per available core, rounded up to a power of
+    /// two, but no more than leaves every shard at least 512 capacity units
+    /// (a cache of capacity below 1,024 has one shard), and at least one.
+    /// More shards than cores keep two threads off one shard's lock most of
+    /// the time; small shards would evict noticeably worse than one global
+    /// LRU.
     ///
     /// ```
     /// let cache: shardcache::Cache<u8, u8> = shardcache::Cache::builder().capacity(10).shards(1).build();
@@ -291,28 +326,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             }
             Some(shards) => shards,
         };
-        let weighted = self.weigher.is_some();
-        if !weighted && share(capacity, shards, 0) > MAX_NODES as u64 {
+        if self.weigher.is_none() && share(capacity, shards, 0) > MAX_NODES as u64 {
             return Err(BuildError::ShardTooLarge { capacity, shards });
         }
-        let shared = (self.policy == Policy::TinyLfu).then(|| Shared::new(capacity.max(1)));
-        let shard_list = (0..shards)
-            .map(|i| {
-                let budget = share(capacity, shards, i);
-                let shard = Shard::new(budget, weighted, self.policy, shards, shared.clone());
-                CachePadded::new(RwLock::new(shard))
-            })
-            .collect::<Box<[_]>>();
-        let reads_shared = shard_list.iter().all(|s| s.read().reads_shared());
-        Ok(Cache {
-            shards: shard_list,
-            policy: shared,
-            reads_shared,
-            hasher: self.hasher,
-            weigher: self.weigher,
-            capacity: Mutex::new(capacity),
-            read_counters: ReadCounters::new(),
-        })
+        Ok(Cache::with_settings(
+            capacity,
+            shards,
+            self.policy,
+            self.hasher,
+            self.weigher,
+        ))
     }
 
     /// Builds the cache.

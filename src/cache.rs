@@ -4,7 +4,8 @@
 //! hash, holds that one shard's lock for a bounded amount of work, and drops
 //! whatever it removed (evicted entries, replaced values) after releasing the
 //! lock. Loading operations (`get_or_insert_with` and friends) live in
-//! `load.rs`.
+//! `load.rs`; the constructors (`Cache::new`, `Cache::builder`) beside the
+//! builder, in `builder.rs`.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -13,18 +14,18 @@ use std::hash::{BuildHasher, Hash};
 use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 
-use crate::builder::CacheBuilder;
-use crate::policy::Shared;
-use crate::shard::{Garbage, Shard};
+use crate::policy::{Policy, PolicyState};
+use crate::removed::Removed;
+use crate::shard::Shard;
 use crate::stats::{CacheInfo, ReadCounters, Stats};
-use crate::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A weigher: the cost of an entry against the cache's capacity.
 pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
 /// One shard behind its own lock, padded to a cache line of its own so
 /// that locking one shard never contends with its neighbours' lines.
-pub(crate) type ShardLock<K, V> = CachePadded<RwLock<Shard<K, V>>>;
+type ShardLock<K, V, S> = CachePadded<RwLock<Shard<K, V, S>>>;
 
 /// A concurrent, sharded, memory-bounded cache with single-flight loading.
 ///
@@ -72,58 +73,55 @@ pub(crate) type ShardLock<K, V> = CachePadded<RwLock<Shard<K, V>>>;
 /// - A panic in a key's `Hash` or `Eq`, a value's `Clone`, the weigher or a
 ///   loader leaves the cache consistent and usable.
 pub struct Cache<K, V, S = RandomState> {
-    pub(crate) shards: Box<[ShardLock<K, V>]>,
-    pub(crate) hasher: S,
-    pub(crate) weigher: Option<Weigher<K, V>>,
-    /// The total capacity; its lock also serialises `set_capacity`.
-    pub(crate) capacity: Mutex<u64>,
-    /// The W-TinyLFU window tuner, shared by the shards.
-    pub(crate) policy: Option<Arc<Shared>>,
+    shards: Box<[ShardLock<K, V, S>]>,
+    /// Shared with the shards, which hash the keys they evict or move.
+    hasher: Arc<S>,
+    weigher: Option<Weigher<K, V>>,
+    /// The total capacity.
+    capacity: AtomicU64,
+    /// Serialises `set_capacity` calls, so that the shards' budgets always
+    /// add up to one of them.
+    resizing: Mutex<()>,
     /// Whether `get` runs under the shard's read lock (caches of several
     /// shards, either policy: a hit only marks its entry). Fixed at build
     /// time.
-    pub(crate) reads_shared: bool,
+    reads_shared: bool,
     /// Hits and misses of the lookups that run under a read lock.
-    pub(crate) read_counters: ReadCounters,
-}
-
-impl<K: Hash + Eq, V: Clone> Cache<K, V, RandomState> {
-    /// A cache of at most `capacity` entries with the default settings:
-    /// exact LRU per shard, the default shard count (see
-    /// [`CacheBuilder::shards`]), and ahash.
-    ///
-    /// A capacity of 0 stores nothing (like Python's `lru_cache(maxsize=0)`),
-    /// but concurrent loads of one key are still coalesced.
-    ///
-    /// ```
-    /// let cache = shardcache::Cache::new(2);
-    /// cache.insert("a", 1);
-    /// assert_eq!(cache.get("a"), Some(1));
-    /// ```
-    ///
-    /// # Panics
-    /// If `capacity` is too large to index (more than 2^29 − 1 entries per
-    /// shard); use [`Cache::builder`] and more shards.
-    pub fn new(capacity: u64) -> Self {
-        CacheBuilder::new().capacity(capacity).build()
-    }
-
-    /// A builder for a cache with other settings: shard count, hasher,
-    /// weigher, eviction policy.
-    ///
-    /// ```
-    /// let cache: shardcache::Cache<String, Vec<u8>> = shardcache::Cache::builder()
-    ///     .capacity(1 << 20)
-    ///     .weigher(|_key: &String, value: &Vec<u8>| value.len() as u64)
-    ///     .build();
-    /// assert_eq!(cache.capacity(), 1 << 20);
-    /// ```
-    pub fn builder() -> CacheBuilder<K, V, RandomState> {
-        CacheBuilder::new()
-    }
+    read_counters: ReadCounters,
 }
 
 impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
+    /// A cache of `shards` shards sharing `capacity` (the builder has
+    /// checked the settings).
+    pub(crate) fn with_settings(
+        capacity: u64,
+        shards: usize,
+        policy: Policy,
+        hasher: S,
+        weigher: Option<Weigher<K, V>>,
+    ) -> Self {
+        let hasher = Arc::new(hasher);
+        let budgets: Vec<u64> = (0..shards).map(|i| share(capacity, shards, i)).collect();
+        let shards: Box<[_]> = PolicyState::for_shards(policy, capacity, &budgets)
+            .into_iter()
+            .zip(&budgets)
+            .map(|(policy, &budget)| {
+                let shard = Shard::new(budget, weigher.is_some(), policy, hasher.clone());
+                CachePadded::new(RwLock::new(shard))
+            })
+            .collect();
+        let reads_shared = shards.iter().all(|s| s.read().reads_shared());
+        Cache {
+            shards,
+            hasher,
+            weigher,
+            capacity: AtomicU64::new(capacity),
+            resizing: Mutex::new(()),
+            reads_shared,
+            read_counters: ReadCounters::new(),
+        }
+    }
+
     #[inline]
     pub(crate) fn hash<Q: ?Sized + Hash>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
@@ -133,7 +131,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// takes a bucket from the low bits and its control byte from the top
     /// seven, so the keys of one shard still differ in both.
     #[inline]
-    fn shard_lock(&self, hash: u64) -> &RwLock<Shard<K, V>> {
+    fn shard_lock(&self, hash: u64) -> &RwLock<Shard<K, V, S>> {
         let bits = (hash >> 24) as u32 as u64;
         let index = ((bits * self.shards.len() as u64) >> 32) as usize;
         &self.shards[index]
@@ -141,14 +139,19 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
 
     /// The shard of a hash, locked for writing.
     #[inline]
-    pub(crate) fn shard(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<K, V>> {
+    pub(crate) fn shard(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<K, V, S>> {
         self.shard_lock(hash).write()
     }
 
     /// The shard of a hash, locked for reading.
     #[inline]
-    pub(crate) fn shard_read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V>> {
+    pub(crate) fn shard_read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V, S>> {
         self.shard_lock(hash).read()
+    }
+
+    /// Whether the cache weighs its entries.
+    pub(crate) fn weighs(&self) -> bool {
+        self.weigher.is_some()
     }
 
     #[inline]
@@ -176,10 +179,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     {
         let hash = self.hash(key);
         if self.reads_shared {
-            let shard = self.shard_read(hash);
-            let found = shard.get_shared(hash, key);
-            drop(shard);
-            self.note_shared_lookup(hash);
+            let found = self.shard_read(hash).get_shared(hash, key);
             if found.is_some() {
                 self.read_counters.hit();
             } else {
@@ -199,24 +199,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if !self.reads_shared {
             return None;
         }
-        let shard = self.shard_read(hash);
-        let found = shard.get_shared(hash, key)?;
-        drop(shard);
-        self.note_shared_lookup(hash);
+        let found = self.shard_read(hash).get_shared(hash, key)?;
         self.read_counters.hit();
         Some(found)
-    }
-
-    /// Feeds a lookup made under a shard's read lock to W-TinyLFU's window
-    /// tuner (which samples it), once that lock is released: the sample
-    /// test stays out of the critical section and off the path to the
-    /// index probe (measured in `docs/benchmarks.md`, round 7). Nothing
-    /// under LRU.
-    #[inline]
-    fn note_shared_lookup(&self, hash: u64) {
-        if let Some(shared) = &self.policy {
-            shared.on_lookup(hash);
-        }
     }
 
     /// `get` under the shard's write lock (one-shard caches): out of
@@ -228,7 +213,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.shard(hash).get(hash, key)
+        self.shard(hash).get(hash, key, true)
     }
 
     /// Returns a clone of the value for `key` without marking it used and
@@ -291,16 +276,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let hash = self.hash(&key);
         let weight = self.weigh(&key, &value);
         // Declared before the guard: dropped after it, even by a panic.
-        let mut garbage = Garbage::new();
-        self.shard(hash).insert(
-            hash,
-            key,
-            value,
-            weight,
-            &|k: &K| self.hash(k),
-            &mut garbage,
-        );
-        garbage.take_replaced()
+        let mut incoming = Some((key, value));
+        let mut removed = Removed::new();
+        self.shard(hash)
+            .insert(hash, &mut incoming, weight, &mut removed);
+        removed.take_replaced()
     }
 
     /// Removes `key` and returns its value. A load of `key` in flight is
@@ -367,7 +347,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(shardcache::Cache::<u8, u8>::new(128).capacity(), 128);
     /// ```
     pub fn capacity(&self) -> u64 {
-        *self.capacity.lock()
+        self.capacity.load(Ordering::Relaxed)
     }
 
     /// Changes the capacity of a live cache. Shrinking evicts, shard by
@@ -386,18 +366,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert!(cache.contains_key(&3) && cache.contains_key(&2)); // the most recent stay
     /// ```
     pub fn set_capacity(&self, capacity: u64) {
-        let mut total = self.capacity.lock();
-        *total = capacity;
-        if let Some(shared) = &self.policy {
-            shared.reset(capacity.max(1));
-        }
+        let _resizing = self.resizing.lock();
+        self.capacity.store(capacity, Ordering::Relaxed);
         for (i, shard) in self.shards.iter().enumerate() {
             let budget = share(capacity, self.shards.len(), i);
-            let mut garbage = Garbage::new();
-            shard
-                .write()
-                .set_budget(budget, &|k: &K| self.hash(k), &mut garbage);
-            drop(garbage);
+            let mut removed = Removed::new();
+            shard.write().set_budget(budget, capacity, &mut removed);
+            drop(removed);
         }
     }
 
@@ -412,8 +387,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     pub fn clear(&self) {
         for shard in self.shards.iter() {
-            let garbage = shard.write().clear();
-            drop(garbage);
+            let drained = shard.write().clear();
+            drop(drained);
         }
     }
 
@@ -429,7 +404,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
         for shard in self.shards.iter() {
-            let counters = shard.read().counters();
+            let counters = shard.read().counters;
             counters.add_to(&mut stats);
         }
         self.read_counters.add_to(&mut stats);
@@ -491,18 +466,19 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     }
 
     /// Checks every internal invariant (arena lists, index, weights, flight
-    /// records) and panics on the first one broken. For tests; takes every
-    /// shard lock in turn.
-    #[doc(hidden)]
+    /// records) and panics on the first one broken. Takes every shard lock
+    /// in turn. Test support, behind the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub fn check_invariants(&self) {
         for shard in self.shards.iter() {
-            shard.read().validate(&|k: &K| self.hash(k));
+            shard.read().validate();
         }
     }
 
     /// The keys of each eviction segment of each shard, most recent first:
-    /// `[main (LRU list or probation), window, protected]`. For tests.
-    #[doc(hidden)]
+    /// `[main (LRU list or probation), window, protected]`. Test support,
+    /// behind the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub fn segments(&self) -> Vec<[Vec<K>; 3]>
     where
         K: Clone,
@@ -519,16 +495,17 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     }
 
     /// Heap bytes of policy state outside the arenas (W-TinyLFU's
-    /// sketches). For the memory report.
-    #[doc(hidden)]
+    /// sketches). Test support, behind the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub fn policy_bytes(&self) -> usize {
         self.shards.iter().map(|s| s.read().policy_bytes()).sum()
     }
 
-    /// The number of loads in flight. For tests.
-    #[doc(hidden)]
+    /// The number of loads in flight. Test support, behind the
+    /// `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub fn loads_in_flight(&self) -> usize {
-        self.shards.iter().map(|s| s.read().flights_len()).sum()
+        self.shards.iter().map(|s| s.read().flights.len()).sum()
     }
 }
 
@@ -540,6 +517,13 @@ pub(crate) fn share(capacity: u64, shards: usize, index: usize) -> u64 {
 }
 
 /// An iterator over clones of a cache's entries; see [`Cache::iter`].
+///
+/// ```
+/// let cache = shardcache::Cache::new(10);
+/// cache.insert(1, "a");
+/// let iter = cache.iter();
+/// assert!(format!("{iter:?}").starts_with("Iter"));
+/// ```
 pub struct Iter<'a, K, V, S> {
     cache: &'a Cache<K, V, S>,
     next_shard: usize,
@@ -562,6 +546,15 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Iterator for Iter<'_, K, V,
             drop(shard);
             self.buffer = entries.into_iter();
         }
+    }
+}
+
+impl<K, V, S> fmt::Debug for Iter<'_, K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter")
+            .field("next_shard", &self.next_shard)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
     }
 }
 

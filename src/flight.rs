@@ -1,9 +1,11 @@
 //! The flight: the record of one load in progress, shared by the caller
 //! driving it (the leader) and every caller waiting for it, sync threads and
-//! async tasks alike.
+//! async tasks alike; and [`Flights`], a shard's registry of its loads in
+//! progress.
 //!
-//! A flight is registered in its shard (a [`FlightSlot`] beside the shard's
-//! index, holding the key) from the miss that starts it until the load ends.
+//! A flight is registered in its shard's [`Flights`] (a [`FlightSlot`]
+//! holding the key) from the miss that starts it until the load ends; the
+//! registry is read and written only with the shard's write lock held.
 //! Its own small mutex guards the [`State`]; the shard lock is always taken
 //! first when both are held, and neither is held while a loader runs or a
 //! waker is woken. The full protocol, with the loom model of each step, is in
@@ -21,6 +23,10 @@ use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use std::borrow::Borrow;
+
+use hashbrown::HashTable;
+
 use crate::sync::{thread_local, Arc, Condvar, Mutex};
 
 /// A failed load's error, shared by every caller of that load.
@@ -31,9 +37,116 @@ pub(crate) type SharedError = std::sync::Arc<dyn Any + Send + Sync>;
 /// superseded the load.
 pub(crate) struct FlightSlot<K, V> {
     pub(crate) key: K,
-    pub(crate) hash: u64,
-    pub(crate) flight: Arc<Flight<V>>,
+    hash: u64,
+    flight: Arc<Flight<V>>,
     pub(crate) superseded: bool,
+}
+
+/// A shard's loads in progress, by key. Lives beside the shard's entries,
+/// under the same lock, so that a write to a key and the supersession of
+/// its load are one step.
+///
+/// # Invariants
+/// One slot per key with a load in progress; none of those keys was cached
+/// when its load began.
+pub(crate) struct Flights<K, V> {
+    table: HashTable<FlightSlot<K, V>>,
+}
+
+/// What a caller that missed does next (see [`Flights::join`]).
+pub(crate) enum Join<K, V> {
+    /// Run the load: the caller leads this new flight.
+    Lead(Arc<Flight<V>>),
+    /// Another caller is loading: wait on the flight as waiter `id`. The
+    /// key comes back for a retry.
+    Wait(Arc<Flight<V>>, u64, K),
+    /// The caller's own thread is loading this key: waiting would
+    /// deadlock. The key comes back, to drop after unlocking.
+    Recursive(K),
+}
+
+impl<K: Eq, V> Flights<K, V> {
+    pub(crate) fn new() -> Self {
+        Flights {
+            table: HashTable::new(),
+        }
+    }
+
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Joins the flight of `key` (which missed), or starts one.
+    pub(crate) fn join(&mut self, hash: u64, key: K) -> Join<K, V> {
+        if let Some(slot) = self.table.find(hash, |slot| slot.key == key) {
+            if slot.flight.is_loading_on_this_thread() {
+                return Join::Recursive(key);
+            }
+            let flight = slot.flight.clone();
+            let id = flight.register();
+            return Join::Wait(flight, id, key);
+        }
+        let flight = Arc::new(Flight::new());
+        let slot = FlightSlot {
+            key,
+            hash,
+            flight: flight.clone(),
+            superseded: false,
+        };
+        self.table.insert_unique(hash, slot, |slot| slot.hash);
+        Join::Lead(flight)
+    }
+
+    /// Marks the load of `key`, if any, as superseded: a newer write won, so
+    /// its value must not be stored.
+    pub(crate) fn supersede<Q>(&mut self, hash: u64, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        if self.table.is_empty() {
+            return;
+        }
+        if let Some(slot) = self.table.find_mut(hash, |slot| slot.key.borrow() == key) {
+            slot.superseded = true;
+        }
+    }
+
+    /// Supersedes every load in progress (`clear`).
+    pub(crate) fn supersede_all(&mut self) {
+        for slot in self.table.iter_mut() {
+            slot.superseded = true;
+        }
+    }
+
+    /// Removes `flight`'s slot, if it is still registered.
+    pub(crate) fn take(&mut self, hash: u64, flight: &Arc<Flight<V>>) -> Option<FlightSlot<K, V>> {
+        let entry = self
+            .table
+            .find_entry(hash, |slot| Arc::ptr_eq(&slot.flight, flight))
+            .ok()?;
+        Some(entry.remove().0)
+    }
+
+    /// The key `flight` loads, while it is registered.
+    pub(crate) fn key(&self, hash: u64, flight: &Arc<Flight<V>>) -> Option<&K> {
+        self.table
+            .find(hash, |slot| Arc::ptr_eq(&slot.flight, flight))
+            .map(|slot| &slot.key)
+    }
+
+    #[cfg(any(test, feature = "test-hooks"))]
+    /// Checks that every slot is filed under its key's hash (tests).
+    pub(crate) fn validate(&self, hash_of: impl Fn(&K) -> u64) {
+        for slot in self.table.iter() {
+            assert_eq!(
+                slot.hash,
+                hash_of(&slot.key),
+                "flight filed under a wrong hash"
+            );
+        }
+    }
 }
 
 pub(crate) struct Flight<V> {

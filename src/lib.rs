@@ -38,13 +38,12 @@ mod flight;
 mod index;
 mod load;
 mod policy;
+mod removed;
 mod shard;
 mod stats;
 mod sync;
 
-pub use builder::{
-    default_shards, BuildError, CacheBuilder, MAX_SHARDS, MIN_SHARD_CAPACITY, SHARDS_PER_CORE,
-};
+pub use builder::{BuildError, CacheBuilder};
 pub use cache::{Cache, Iter};
 pub use load::Timeout;
 pub use policy::Policy;

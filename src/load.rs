@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::cache::Cache;
-use crate::flight::{Flight, LoadingScope, SharedError, Wait};
-use crate::shard::{Garbage, Step};
+use crate::flight::{Flight, HandOver, Join, LoadingScope, SharedError, Wait, Wakers};
+use crate::removed::Removed;
 use crate::sync::Arc;
 
 /// The error of [`Cache::get_or_insert_with_timeout`]: the caller waited for
@@ -44,6 +44,42 @@ impl Error for Timeout {}
 enum Miss<E> {
     Failed(std::sync::Arc<E>),
     TimedOut,
+}
+
+/// Where one pass of a loading call stands after looking its key up.
+enum Step<K, V> {
+    /// The key was cached.
+    Hit(V),
+    /// The caller runs the load, as the flight's leader `id` (0 for the
+    /// caller that started it).
+    Lead(Arc<Flight<V>>, u64),
+    /// Another caller is loading: wait on the flight as waiter `id`. The
+    /// key comes back for a retry.
+    Wait(Arc<Flight<V>>, u64, K),
+}
+
+/// What a waiter does with its flight's answer.
+enum Next<V, E> {
+    Return(Result<V, std::sync::Arc<E>>),
+    /// Start over: the flight ended without a result for this caller (it
+    /// was abandoned, or failed with another error type).
+    Retry,
+    /// Run the load: the flight was handed to this waiter.
+    Lead,
+}
+
+impl<V, E: Send + Sync + 'static> Next<V, E> {
+    fn after(wait: Wait<V>) -> Self {
+        match wait {
+            Wait::Value(value) => Next::Return(Ok(value)),
+            Wait::Failed(error) => match error.downcast::<E>() {
+                Ok(error) => Next::Return(Err(error)),
+                Err(_) => Next::Retry,
+            },
+            Wait::Retry | Wait::TimedOut => Next::Retry,
+            Wait::Lead => Next::Lead,
+        }
+    }
 }
 
 #[cold]
@@ -278,6 +314,29 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         self.load_async(key, init).await
     }
 
+    /// One pass of the protocol, shared by the sync and async paths: look
+    /// the key up under the shard's write lock; on a miss, join its flight
+    /// or start one. The lookup is counted if `count` (the call's first
+    /// pass; a caller that starts over after a failed or abandoned flight
+    /// was counted already).
+    fn step(&self, hash: u64, key: K, count: bool) -> Step<K, V> {
+        let mut shard = self.shard(hash);
+        if let Some(value) = shard.get(hash, &key, count) {
+            drop(shard);
+            drop(key);
+            return Step::Hit(value);
+        }
+        match shard.flights.join(hash, key) {
+            Join::Lead(flight) => Step::Lead(flight, 0),
+            Join::Wait(flight, id, key) => Step::Wait(flight, id, key),
+            Join::Recursive(key) => {
+                drop(shard);
+                drop(key);
+                recursive_load()
+            }
+        }
+    }
+
     /// The sync protocol: look up, then lead or wait, until a value, an
     /// error of type `E`, or the deadline.
     fn load_sync<E: Send + Sync + 'static>(
@@ -290,20 +349,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if let Some(value) = self.shared_hit(hash, &key) {
             return Ok(value);
         }
-        // Only the first pass counts the lookup; a caller that starts over
-        // (its flight failed with another error type, or ended unfinished)
-        // is still one lookup.
         let mut first = true;
         loop {
-            let step = self.shard(hash).get_or_join(hash, key, first);
-            first = false;
-            let (flight, id) = match step {
-                Step::Hit(value, _key) => return Ok(value),
-                Step::Recursive(key) => {
-                    drop(key);
-                    recursive_load()
-                }
-                Step::Lead(flight) => (flight, 0),
+            let (flight, id) = match self.step(hash, key, std::mem::take(&mut first)) {
+                Step::Hit(value) => return Ok(value),
+                Step::Lead(flight, id) => (flight, id),
                 Step::Wait(flight, id, returned) => {
                     key = returned;
                     let mut wait = flight.wait(id, deadline);
@@ -315,15 +365,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                             _ => return Err(Miss::TimedOut),
                         };
                     }
-                    match wait {
-                        Wait::Value(value) => return Ok(value),
-                        Wait::Failed(error) => match error.downcast::<E>() {
-                            Ok(error) => return Err(Miss::Failed(error)),
-                            Err(_) => continue,
-                        },
-                        Wait::Retry => continue,
-                        Wait::TimedOut => return Err(Miss::TimedOut),
-                        Wait::Lead => (flight, id),
+                    match Next::after(wait) {
+                        Next::Return(result) => return result.map_err(Miss::Failed),
+                        Next::Retry => continue,
+                        Next::Lead => (flight, id),
                     }
                 }
             };
@@ -383,20 +428,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if let Some(value) = self.shared_hit(hash, &key) {
             return Ok(value);
         }
-        // Only the first pass counts the lookup; a caller that starts over
-        // (its flight failed with another error type, or ended unfinished)
-        // is still one lookup.
         let mut first = true;
         loop {
-            let step = self.shard(hash).get_or_join(hash, key, first);
-            first = false;
-            let (flight, id) = match step {
-                Step::Hit(value, _key) => return Ok(value),
-                Step::Recursive(key) => {
-                    drop(key);
-                    recursive_load()
-                }
-                Step::Lead(flight) => (flight, 0),
+            let (flight, id) = match self.step(hash, key, std::mem::take(&mut first)) {
+                Step::Hit(value) => return Ok(value),
+                Step::Lead(flight, id) => (flight, id),
                 Step::Wait(flight, id, returned) => {
                     key = returned;
                     let wait = WaitFuture {
@@ -407,14 +443,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                         done: false,
                     }
                     .await;
-                    match wait {
-                        Wait::Value(value) => return Ok(value),
-                        Wait::Failed(error) => match error.downcast::<E>() {
-                            Ok(error) => return Err(error),
-                            Err(_) => continue,
-                        },
-                        Wait::Retry | Wait::TimedOut => continue,
-                        Wait::Lead => (flight, id),
+                    match Next::after(wait) {
+                        Next::Return(result) => return result,
+                        Next::Retry => continue,
+                        Next::Lead => (flight, id),
                     }
                 }
             };
@@ -466,68 +498,103 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         result: Result<V, E>,
         started: Instant,
     ) -> Result<V, std::sync::Arc<E>> {
-        match result {
-            Ok(value) => {
-                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-                // Clone before locking: `V::clone` is user code.
-                let stored = value.clone();
-                let shared = value.clone();
-                // The weigher is user code too, and the key it needs lives
-                // in the flight's slot: weighed under the read lock, so the
-                // shard's read-locked lookups go on while it runs (until a
-                // writer queues). Only this leader removes its slot, so the
-                // key is still there when the write lock is taken below; a
-                // write landing in between supersedes the load, as it would
-                // during the load.
-                let weight = if self.weigher.is_some() {
-                    self.shard_read(hash)
-                        .flight_key(hash, flight)
-                        .map_or(1, |key| self.weigh(key, &stored))
-                } else {
-                    1
-                };
-                // Declared before the guard: dropped after it, even by a panic.
-                let mut garbage = Garbage::new();
-                let wakers = {
-                    let mut shard = self.shard(hash);
-                    let hash_of = |k: &K| self.hash(k);
-                    shard.complete_flight(
-                        hash,
-                        flight,
-                        stored,
-                        shared,
-                        weight,
-                        nanos,
-                        &hash_of,
-                        &mut garbage,
-                    )
-                };
-                wakers.wake(flight);
-                drop(garbage);
-                Ok(value)
-            }
+        let value = match result {
+            Ok(value) => value,
             Err(error) => {
                 let error = std::sync::Arc::new(error);
                 let shared: SharedError = error.clone();
-                let (slot, wakers) = self.shard(hash).fail_flight(hash, flight, shared);
+                let (slot, wakers) = {
+                    let mut shard = self.shard(hash);
+                    shard.counters.load_failures += 1;
+                    (
+                        shard.flights.take(hash, flight),
+                        flight.finish_failed(shared),
+                    )
+                };
                 wakers.wake(flight);
                 drop(slot);
-                Err(error)
+                return Err(error);
             }
-        }
+        };
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // Declared before the guard, so dropped after it even by a panic:
+        // the clones (`V::clone` is user code, run before locking) and what
+        // the store removes.
+        let mut stored = Some(value.clone());
+        let shared = value.clone();
+        let mut removed = Removed::new();
+        // The weigher is user code too, and the key it needs lives in the
+        // flight's slot: weighed under the read lock, so the shard's
+        // read-locked lookups go on while it runs (until a writer queues).
+        // Only this leader removes its slot, so the key is still there when
+        // the write lock is taken below; a write landing in between
+        // supersedes the load, as it would during the load.
+        let weight = match (self.weighs(), &stored) {
+            (true, Some(stored)) => self
+                .shard_read(hash)
+                .flights
+                .key(hash, flight)
+                .map_or(1, |key| self.weigh(key, stored)),
+            _ => 1,
+        };
+        let mut incoming = None;
+        let wakers = {
+            let mut shard = self.shard(hash);
+            match shard.flights.take(hash, flight) {
+                Some(slot) if !slot.superseded => {
+                    incoming = stored.take().map(|value| (slot.key, value));
+                    shard.store(hash, &mut incoming, weight, &mut removed);
+                }
+                // Superseded by a write, or cleared: not stored (the key and
+                // the value are dropped after unlocking).
+                Some(slot) => incoming = stored.take().map(|value| (slot.key, value)),
+                None => {}
+            }
+            shard.counters.loads += 1;
+            shard.counters.load_nanos += nanos;
+            let (served, wakers) = flight.finish_ready(shared);
+            shard.counters.coalesced += served;
+            wakers
+        };
+        wakers.wake(flight);
+        drop((incoming, removed, stored));
+        Ok(value)
     }
 
     /// The leader `id` of `flight` gives up (it panicked, or its future was
-    /// dropped): hand the flight to the oldest waiter, or end it.
+    /// dropped): hand the flight to the oldest waiter, or end it. A failed
+    /// load (`panicked`) is counted if `id` still led it.
     pub(crate) fn abandon(&self, hash: u64, flight: &Arc<Flight<V>>, id: u64, panicked: bool) {
-        let (slot, wakers) = self.shard(hash).abandon_flight(hash, flight, id, panicked);
-        wakers.wake(flight);
-        drop(slot);
+        self.give_up(hash, flight, id, Some(panicked));
     }
 
-    /// Waiter `id` stops waiting (timeout, dropped future).
+    /// Waiter `id` stops waiting (timeout, dropped future). If it had been
+    /// chosen to lead, leadership passes on as in [`Cache::abandon`].
     pub(crate) fn leave(&self, hash: u64, flight: &Arc<Flight<V>>, id: u64) {
-        let (slot, wakers) = self.shard(hash).leave_flight(hash, flight, id);
+        self.give_up(hash, flight, id, None);
+    }
+
+    /// `id` gives up on `flight`, as its leader (`Some(panicked)`) or as a
+    /// waiter (`None`, which may have just been chosen to lead), all under
+    /// the shard lock. If it leads, the flight passes to the oldest waiter,
+    /// or ends if nobody waits.
+    fn give_up(&self, hash: u64, flight: &Arc<Flight<V>>, id: u64, leader: Option<bool>) {
+        let (slot, wakers) = {
+            let mut shard = self.shard(hash);
+            if leader.is_none() && flight.deregister(id) {
+                return;
+            }
+            let handed = match flight.hand_over(id) {
+                HandOver::Ended => (shard.flights.take(hash, flight), Wakers::default()),
+                HandOver::To(wakers) => (None, wakers),
+                // Not (or no longer) the flight's leader: e.g. the panic came
+                // after the load had completed (an evicted value's `Drop`),
+                // so there is no failed load to count.
+                HandOver::NotLeader => return,
+            };
+            shard.counters.load_failures += u64::from(leader == Some(true));
+            handed
+        };
         wakers.wake(flight);
         drop(slot);
     }

@@ -60,7 +60,7 @@ fn default_sharding_stays_within_one_point_of_global_lru() {
 
             let accesses = trace.len() as f64;
             let exact = 100.0 * global_hits as f64 / accesses;
-            let shards = shardcache::default_shards(capacity as u64);
+            let shards = Cache::<u64, ()>::new(capacity as u64).shards();
             let mut worst = f64::MAX;
             for seed in SEEDS {
                 let sharded = Cache::builder()

@@ -284,14 +284,12 @@ fn a_panic_while_hashing_an_eviction_victim_changes_nothing() {
     cache.check_invariants();
 }
 
-/// A W-TinyLFU miss on a full shard hashes its likely duellists to
-/// prefetch for the insertion that usually follows (`Shard::prefetch_duel`).
-/// Those are other keys: if their `Hash` panics, the lookup must still just
-/// miss, and the cache stay as it was.
+/// A lookup runs no other key's `Hash`: a miss on a full W-TinyLFU shard,
+/// where the next insertion will duel two cached keys, leaves them alone.
 #[test]
-fn a_tinylfu_miss_survives_a_panic_hashing_the_keys_it_prefetches_for() {
+fn a_tinylfu_miss_hashes_no_other_key() {
     let arming = Arming::new();
-    // Two shards: lookups run under the read lock, where the hint lives.
+    // Two shards: lookups run under the read lock.
     let cache: Cache<Picky, u64> = Cache::builder()
         .capacity(1024)
         .shards(2)
@@ -306,8 +304,8 @@ fn a_tinylfu_miss_survives_a_panic_hashing_the_keys_it_prefetches_for() {
     assert_eq!(cache.get(&Picky(probe, arming.clone())), None);
     assert_eq!(
         arming.panics.load(Ordering::SeqCst),
-        1,
-        "the miss should have tried to hash a duellist, and stopped at its panic"
+        0,
+        "the miss hashed another key"
     );
     arming.disarm();
     cache.check_invariants();
@@ -627,14 +625,17 @@ fn invalid_configurations_name_the_field() {
 
 /// The documented default shard count, computed independently of the
 /// library: eight shards per available core rounded up to a power of two (at
-/// most `MAX_SHARDS`), but no more than the largest power of two that leaves
-/// every shard `MIN_SHARD_CAPACITY` units, and at least one.
+/// most 65,536), but no more than the largest power of two that leaves
+/// every shard 512 units, and at least one.
+const MAX_SHARDS: usize = 1 << 16;
+const MIN_SHARD_CAPACITY: u64 = 512;
+
 fn expected_default_shards(capacity: u64) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let wanted = (cores * 8).next_power_of_two().min(shardcache::MAX_SHARDS);
+    let wanted = (cores * 8).next_power_of_two().min(MAX_SHARDS);
     let mut by_size = 1usize;
     while (by_size as u64 * 2)
-        .checked_mul(shardcache::MIN_SHARD_CAPACITY)
+        .checked_mul(MIN_SHARD_CAPACITY)
         .is_some_and(|needed| needed <= capacity)
     {
         by_size *= 2;
@@ -642,16 +643,22 @@ fn expected_default_shards(capacity: u64) -> usize {
     wanted.min(by_size)
 }
 
+/// The shard count the library picks for `capacity` when `shards` is unset
+/// (weighted, so that any capacity builds).
+fn default_shards(capacity: u64) -> usize {
+    Cache::<u64, u64>::builder()
+        .capacity(capacity)
+        .weigher(|_, _| 1)
+        .build()
+        .shards()
+}
+
 #[test]
 fn default_shard_count_keeps_small_caches_whole() {
-    let min = shardcache::MIN_SHARD_CAPACITY;
+    let min = MIN_SHARD_CAPACITY;
     // Below two full shards' worth of capacity the cache stays one exact LRU.
     for capacity in [0, 1, 64, 127, 128, min, 1000, 2 * min - 1] {
-        assert_eq!(
-            shardcache::default_shards(capacity),
-            1,
-            "capacity {capacity}"
-        );
+        assert_eq!(default_shards(capacity), 1, "capacity {capacity}");
         assert_eq!(
             Cache::<u64, u64>::new(capacity).shards(),
             1,
@@ -660,7 +667,7 @@ fn default_shard_count_keeps_small_caches_whole() {
     }
     // Every core gives at least eight shards, so two full shards' worth is
     // enough to split.
-    assert_eq!(shardcache::default_shards(2 * min), 2);
+    assert_eq!(default_shards(2 * min), 2);
     assert_eq!(Cache::<u64, u64>::new(2 * min).shards(), 2);
     // A large cache is split into the per-core count, not kept whole.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -690,7 +697,7 @@ fn default_shard_count_keeps_small_caches_whole() {
         1 << 40,
         u64::MAX,
     ] {
-        let shards = shardcache::default_shards(capacity);
+        let shards = default_shards(capacity);
         assert_eq!(
             shards,
             expected_default_shards(capacity),

@@ -4,17 +4,20 @@
 //! The shard tells the policy what happened (an access, a hit, an insertion,
 //! a removal) and asks it for the next victim while it is over budget; the
 //! policy moves nodes between the arena's segments. All of it runs under the
-//! shard lock, on that shard's entries only. The one piece shared by the
-//! shards of a W-TinyLFU cache, the window [`Tuner`], has its own lock,
-//! taken only for sampled keys and only when it is free (a busy tuner
-//! drops the sample rather than make anyone wait): under a shard's write
-//! lock, or, for a lookup made under a read lock, after that lock is
-//! released.
+//! shard lock, on that shard's entries only. LRU lives in `lru.rs`,
+//! W-TinyLFU in `tinylfu.rs` (with its sketch and window tuner).
+//!
+//! The one piece shared by the shards of a W-TinyLFU cache, the window
+//! [`Tuner`], is reached only from here, through a shard's [`PolicyState`]:
+//! it has its own lock, taken only for sampled keys and only when it is
+//! free (a busy tuner drops the sample rather than make anyone wait).
 
+mod lru;
 mod sketch;
 mod tinylfu;
 mod tuner;
 
+use lru::Lru;
 use tinylfu::TinyLfu;
 pub(crate) use tinylfu::Weights;
 use tuner::Tuner;
@@ -89,45 +92,49 @@ pub(crate) struct Shared {
     /// On a cache line of its own: locking it must not invalidate the line
     /// of `fraction` and `sample_limit`, which every access reads.
     tuner: CachePadded<Mutex<Tuner>>,
-    /// The tuner's decision, read by every shard on every access.
+    /// The tuner's decision, read by every shard on every write.
     fraction: AtomicU32,
     /// The tuner's `sample_limit()` (fixed for the tuner's life).
     sample_limit: AtomicU64,
+    /// The cache capacity the tuner is sized for.
+    capacity: AtomicU64,
 }
 
 impl Shared {
-    pub(crate) fn new(capacity: u64) -> Arc<Self> {
+    fn new(capacity: u64) -> Arc<Self> {
         let tuner = Tuner::new(capacity);
         Arc::new(Shared {
             fraction: AtomicU32::new(tuner.fraction()),
             sample_limit: AtomicU64::new(tuner.sample_limit()),
+            capacity: AtomicU64::new(capacity),
             tuner: CachePadded::new(Mutex::new(tuner)),
         })
     }
 
-    /// Starts tuning afresh for a new capacity.
-    pub(crate) fn reset(&self, capacity: u64) {
+    /// Starts tuning afresh if the cache's capacity changed. Every shard
+    /// calls it on a resize; the first one resets the tuner, the others
+    /// find it sized already.
+    fn resize(&self, capacity: u64) {
         let mut tuner = self.tuner.lock();
+        if self.capacity.load(Ordering::Relaxed) == capacity {
+            return;
+        }
         *tuner = Tuner::new(capacity);
+        self.capacity.store(capacity, Ordering::Relaxed);
         self.sample_limit
             .store(tuner.sample_limit(), Ordering::Relaxed);
         self.fraction.store(tuner.fraction(), Ordering::Relaxed);
     }
 
-    #[inline]
-    fn sampled(&self, hash: u64) -> bool {
-        Tuner::sampled(self.sample_limit.load(Ordering::Relaxed), hash)
-    }
-
     /// Runs `f` on the tuner if `hash` is sampled and the tuner is free.
-    /// Never waits: the caller may hold a shard lock, and a thread descheduled
+    /// Never waits: the caller holds a shard lock, and a thread descheduled
     /// while it holds the tuner would otherwise stall every shard behind it
-    /// (measured: W-TinyLFU read-through at 8 threads on 2 cores fell to
-    /// 0.4× of LRU). A sample dropped under contention only thins the
+    /// (W-TinyLFU read-through at 8 threads on 2 cores fell to 0.4× of LRU
+    /// when it waited). A sample dropped under contention only thins the
     /// tuner's random sample.
     #[inline]
     fn sample(&self, hash: u64, f: impl FnOnce(&mut Tuner)) {
-        if self.sampled(hash) {
+        if Tuner::sampled(self.sample_limit.load(Ordering::Relaxed), hash) {
             if let Some(mut tuner) = self.tuner.try_lock() {
                 f(&mut tuner);
             }
@@ -135,12 +142,10 @@ impl Shared {
     }
 
     /// Feeds a looked-up key to the tuner and publishes its decision
-    /// (written only when it changes: every shard reads it). Called under
-    /// the shard's write lock, or, for a lookup under a read lock, after
-    /// that lock is released (`Cache::note_shared_lookup`); either way the
-    /// shards apply the decision on their next write.
+    /// (written only when it changes: every shard reads it). The shards
+    /// apply it on their next write.
     #[inline]
-    pub(crate) fn on_lookup(&self, hash: u64) {
+    fn on_lookup(&self, hash: u64) {
         self.sample(hash, |tuner| {
             tuner.on_get(hash);
             let fraction = tuner.fraction();
@@ -159,13 +164,7 @@ impl Shared {
 
 /// A shard's policy state.
 pub(crate) enum PolicyState {
-    /// LRU. `lazy` (caches of more than one shard): a hit only marks its
-    /// node, and eviction gives marked nodes at the tail a second chance
-    /// (moves them to the head, unmarked) instead of evicting them. That
-    /// spares every hit the relinking of its neighbours (two cache misses on
-    /// a large shard) at a measured cost of well under a point of hit ratio
-    /// (`tests/hit_ratio.rs`). A one-shard cache keeps exact LRU.
-    Lru { lazy: bool },
+    Lru(Lru),
     /// W-TinyLFU. `lazy` (caches of more than one shard), as for LRU: a
     /// hit only marks its node, under the shard's read lock, and the hit is
     /// applied (counted in the sketch, the node promoted) when the node
@@ -182,37 +181,41 @@ pub(crate) enum PolicyState {
 }
 
 impl PolicyState {
-    pub(crate) fn new(
-        policy: Policy,
-        budget: u64,
-        shards: usize,
-        shared: Option<Arc<Shared>>,
-    ) -> Self {
-        match policy {
-            Policy::Lru => PolicyState::Lru { lazy: shards > 1 },
-            Policy::TinyLfu => PolicyState::TinyLfu {
-                lfu: Box::new(TinyLfu::for_shard(
-                    budget,
-                    shards as u64,
-                    tuner::INITIAL_FRACTION,
-                )),
-                shared,
-                lazy: shards > 1,
-            },
-        }
+    /// The policy states of a cache's shards, one per budget (the shards'
+    /// shares of `capacity`). A cache of more than one shard promotes
+    /// lazily; W-TinyLFU shards share one window tuner.
+    pub(crate) fn for_shards(policy: Policy, capacity: u64, budgets: &[u64]) -> Vec<Self> {
+        let shards = budgets.len();
+        let lazy = shards > 1;
+        let shared = (policy == Policy::TinyLfu).then(|| Shared::new(capacity.max(1)));
+        budgets
+            .iter()
+            .map(|&budget| match policy {
+                Policy::Lru => PolicyState::Lru(Lru { lazy }),
+                Policy::TinyLfu => PolicyState::TinyLfu {
+                    lfu: Box::new(TinyLfu::for_shard(
+                        budget,
+                        shards as u64,
+                        tuner::INITIAL_FRACTION,
+                    )),
+                    shared: shared.clone(),
+                    lazy,
+                },
+            })
+            .collect()
     }
 
     /// The segment a new entry enters.
     #[inline]
     pub(crate) fn entry_segment(&self) -> Segment {
         match self {
-            PolicyState::Lru { .. } => Segment::Main,
+            PolicyState::Lru(_) => Segment::Main,
             PolicyState::TinyLfu { .. } => Segment::Window,
         }
     }
 
-    /// A lookup of `hash` is about to happen: W-TinyLFU feeds sampled keys
-    /// to the tuner and applies its latest window decision.
+    /// A write-locked lookup of `hash` is about to happen: W-TinyLFU feeds
+    /// sampled keys to the tuner and applies its latest window decision.
     #[inline]
     pub(crate) fn on_lookup<K, V>(&mut self, arena: &mut Arena<K, V>, hash: u64, w: Weights<'_>) {
         if let PolicyState::TinyLfu {
@@ -226,6 +229,20 @@ impl PolicyState {
         }
     }
 
+    /// A lookup of `hash` under the shard's read lock: W-TinyLFU feeds
+    /// sampled keys to the tuner (the decision is applied on the shard's
+    /// next write).
+    #[inline]
+    pub(crate) fn on_shared_lookup(&self, hash: u64) {
+        if let PolicyState::TinyLfu {
+            shared: Some(shared),
+            ..
+        } = self
+        {
+            shared.on_lookup(hash);
+        }
+    }
+
     /// A lookup found the entry at `index`.
     #[inline]
     pub(crate) fn on_hit<K, V>(
@@ -236,10 +253,8 @@ impl PolicyState {
         w: Weights<'_>,
     ) {
         match self {
-            PolicyState::Lru { lazy: false } => arena.touch(index),
-            PolicyState::Lru { lazy: true } | PolicyState::TinyLfu { lazy: true, .. } => {
-                arena.mark(index)
-            }
+            PolicyState::Lru(lru) => lru.on_hit(arena, index),
+            PolicyState::TinyLfu { lazy: true, .. } => arena.mark(index),
             PolicyState::TinyLfu { lfu, .. } => lfu.on_hit(arena, index, hash, w),
         }
     }
@@ -289,10 +304,10 @@ impl PolicyState {
     /// marks its node (lazy LRU and lazy W-TinyLFU).
     #[inline]
     pub(crate) fn reads_shared(&self) -> bool {
-        matches!(
-            self,
-            PolicyState::Lru { lazy: true } | PolicyState::TinyLfu { lazy: true, .. }
-        )
+        match self {
+            PolicyState::Lru(lru) => lru.lazy,
+            PolicyState::TinyLfu { lazy, .. } => *lazy,
+        }
     }
 
     /// Whether the shard makes room before linking a new entry in (LRU:
@@ -300,11 +315,12 @@ impl PolicyState {
     /// may lose admission).
     #[inline]
     pub(crate) fn makes_room_first(&self) -> bool {
-        matches!(self, PolicyState::Lru { .. })
+        matches!(self, PolicyState::Lru(_))
     }
 
     /// The entry to evict next to make room. `None` only when the arena is
-    /// empty.
+    /// empty. `hash_of` hashes a key (W-TinyLFU's duel and its marked
+    /// hits need hashes).
     #[inline]
     pub(crate) fn victim<K, V>(
         &mut self,
@@ -313,16 +329,7 @@ impl PolicyState {
         w: Weights<'_>,
     ) -> Option<Victim> {
         match self {
-            PolicyState::Lru { lazy: false } => arena.tail(Segment::Main).map(Victim::unhashed),
-            PolicyState::Lru { lazy: true } => loop {
-                // Terminates: each pass unmarks one node, so within `len`
-                // passes an unmarked node is at the tail.
-                let tail = arena.tail(Segment::Main)?;
-                if !arena.take_mark(tail) {
-                    break Some(Victim::unhashed(tail));
-                }
-                arena.touch(tail);
-            },
+            PolicyState::Lru(lru) => lru.victim(arena).map(Victim::unhashed),
             PolicyState::TinyLfu { lfu, .. } => lfu.victim(arena, hash_of, w),
         }
     }
@@ -334,20 +341,27 @@ impl PolicyState {
         }
     }
 
-    pub(crate) fn set_budget(&mut self, budget: u64) {
-        if let PolicyState::TinyLfu { lfu, .. } = self {
+    /// The shard's share of the capacity is now `budget`, the cache's
+    /// capacity `capacity`.
+    pub(crate) fn set_budget(&mut self, budget: u64, capacity: u64) {
+        if let PolicyState::TinyLfu { lfu, shared, .. } = self {
             lfu.set_budget(budget);
+            if let Some(shared) = shared {
+                shared.resize(capacity.max(1));
+            }
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Heap bytes of policy state beyond the arena (the sketch).
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
-            PolicyState::Lru { .. } => 0,
+            PolicyState::Lru(_) => 0,
             PolicyState::TinyLfu { lfu, .. } => lfu.sketch_bytes(),
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Checks the policy's bookkeeping against the arena (tests).
     pub(crate) fn validate<K, V>(&self, arena: &Arena<K, V>, w: Weights<'_>) {
         if let PolicyState::TinyLfu { lfu, .. } = self {

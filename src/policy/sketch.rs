@@ -150,6 +150,7 @@ impl Sketch {
         self.ops = 0;
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Heap bytes.
     pub(crate) fn bytes(&self) -> usize {
         std::mem::size_of_val::<[Block]>(&self.table)

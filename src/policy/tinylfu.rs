@@ -122,6 +122,7 @@ impl TinyLfu {
         );
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn sketch_bytes(&self) -> usize {
         self.sketch.bytes()
     }
@@ -446,6 +447,7 @@ impl TinyLfu {
         }
     }
 
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Checks the segment weights against the arena (tests).
     pub(crate) fn validate<K, V>(&self, arena: &Arena<K, V>, w: Weights<'_>) {
         let mut held = [0u64; 3];

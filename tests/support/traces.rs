@@ -171,15 +171,14 @@ pub fn report_hasher(run: u64) -> ReportHasher {
     ))
 }
 
-/// The shard count of the hit-ratio report's shardcache caches: what
-/// `shardcache::default_shards` gives on a 2-core machine (at most
-/// `2 × SHARDS_PER_CORE` shards, and none under `MIN_SHARD_CAPACITY`
-/// entries), so that the figures do not depend on the machine that replays
-/// them either.
+/// The shard count of the hit-ratio report's shardcache caches: the
+/// documented default shard count on a 2-core machine (8 shards per core,
+/// and no shard under 512 entries), so that the figures do not depend on
+/// the machine that replays them either.
 pub fn report_shards(capacity: usize) -> usize {
     const CORES: usize = 2;
-    let most = (CORES * shardcache::SHARDS_PER_CORE).next_power_of_two();
-    let by_size = capacity as u64 / shardcache::MIN_SHARD_CAPACITY;
+    let most = (CORES * 8usize).next_power_of_two();
+    let by_size = capacity as u64 / 512;
     if by_size == 0 {
         1
     } else {
