@@ -10,7 +10,6 @@ use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value,
 };
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::sync::{oneshot, Notify};
 
 use crate::stats::{bump, Counters};
@@ -121,58 +120,76 @@ impl Link {
         }
     }
 
-    /// Opens a RESP3 connection and turns on broadcast tracking of the
-    /// namespace on it, with NOLOOP: this connection carries all of this
-    /// instance's writes, so its own writes do not invalidate its own L1.
-    pub async fn connect(
-        &self,
-    ) -> Result<(MultiplexedConnection, UnboundedReceiver<PushInfo>), String> {
-        let (sender, receiver) = unbounded_channel();
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout)
-            .set_push_sender(sender);
-        let connect = async {
-            let mut connection = self
-                .client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?;
-            redis::cmd("CLIENT")
-                .arg("TRACKING")
-                .arg("ON")
-                .arg("BCAST")
-                .arg("PREFIX")
-                .arg(&self.namespace)
-                .arg("NOLOOP")
-                .query_async::<()>(&mut connection)
-                .await?;
-            Ok::<_, redis::RedisError>(connection)
-        };
-        match tokio::time::timeout(self.timeout, connect).await {
-            Ok(Ok(connection)) => Ok((connection, receiver)),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err("connection attempt timed out".to_string()),
-        }
-    }
-
-    /// Makes `connection` current. Returns its id.
-    fn publish(&self, connection: MultiplexedConnection) -> u64 {
+    /// Makes `connection` current.
+    fn publish(&self, connection: MultiplexedConnection, id: u64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.next_id += 1;
-        let id = state.next_id;
         state.current = Some((connection, id));
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        id
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.next_id += 1;
+        state.next_id
+    }
+}
+
+/// Opens a RESP3 connection and turns on broadcast tracking of the
+/// namespace on it, with NOLOOP: this connection carries all of this
+/// instance's writes, so its own writes do not invalidate its own L1.
+///
+/// Push messages are applied by the connection's reader itself, in the
+/// order they arrive, before any reply read after them is handed to its
+/// caller: an invalidation that Redis sent before a GET's reply has taken
+/// effect in L1 before the loader sees that reply.
+async fn connect<T: Tier>(tier: &Arc<T>) -> Result<(MultiplexedConnection, u64), String> {
+    let link = tier.link();
+    let id = link.next_id();
+    let weak = Arc::downgrade(tier);
+    let on_push = move |push: PushInfo| {
+        if let Some(tier) = weak.upgrade() {
+            match push.kind {
+                PushKind::Invalidate => tier.on_invalidate(push.data),
+                PushKind::Disconnection => tier.link().lost(id),
+                _ => {}
+            }
+        }
+        Ok::<(), std::convert::Infallible>(())
+    };
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(link.timeout)
+        .set_response_timeout(link.timeout)
+        .set_push_sender(on_push);
+    let connect = async {
+        let mut connection = link
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        redis::cmd("CLIENT")
+            .arg("TRACKING")
+            .arg("ON")
+            .arg("BCAST")
+            .arg("PREFIX")
+            .arg(&link.namespace)
+            .arg("NOLOOP")
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok::<_, redis::RedisError>(connection)
+    };
+    match tokio::time::timeout(link.timeout, connect).await {
+        Ok(Ok(connection)) => Ok((connection, id)),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("connection attempt timed out".to_string()),
     }
 }
 
 /// Connects for the first time (one attempt), then spawns the supervisor.
 pub(crate) async fn start<T: Tier>(tier: &Arc<T>) -> oneshot::Sender<()> {
     let (stop, stopped) = oneshot::channel();
-    let first = match tier.link().connect().await {
-        Ok((connection, pushes)) => {
-            let id = tier.link().publish(connection);
-            Some((id, pushes))
+    let first = match connect(tier).await {
+        Ok((connection, id)) => {
+            tier.link().publish(connection, id);
+            Some(id)
         }
         Err(_) => {
             bump(&tier.link().counters.l2_errors);
@@ -183,40 +200,33 @@ pub(crate) async fn start<T: Tier>(tier: &Arc<T>) -> oneshot::Sender<()> {
     stop
 }
 
-/// The background task: applies push messages, pings the idle connection,
-/// and after a loss backs off, reconnects, re-enables tracking and clears
-/// L1. Ends when the tier is dropped.
+/// The background task: pings the idle connection, and after a loss backs
+/// off, reconnects (tracking on again) and clears L1. Ends when the tier
+/// is dropped.
 async fn supervise<T: Tier>(
     tier: Weak<T>,
-    mut current: Option<(u64, UnboundedReceiver<PushInfo>)>,
+    mut current: Option<u64>,
     mut stopped: oneshot::Receiver<()>,
 ) {
     let Some(strong) = tier.upgrade() else { return };
     let (backoff, health_check) = (strong.link().backoff, strong.link().health_check);
     let broken = Arc::clone(&strong.link().broken);
     drop(strong);
+    let is_current = |tier: &T, id: u64| {
+        matches!(
+            tier.link().state.lock().unwrap_or_else(|p| p.into_inner()).current,
+            Some((_, current)) if current == id
+        )
+    };
     loop {
-        match current.take() {
-            Some((id, mut pushes)) => {
+        match current {
+            Some(id) => {
                 let mut ping = tokio::time::interval(health_check);
                 ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 ping.tick().await;
                 loop {
                     tokio::select! {
                         _ = &mut stopped => return,
-                        push = pushes.recv() => {
-                            let Some(tier) = tier.upgrade() else { return };
-                            match push {
-                                Some(PushInfo { kind: PushKind::Invalidate, data }) => {
-                                    tier.on_invalidate(data);
-                                }
-                                Some(PushInfo { kind: PushKind::Disconnection, .. }) | None => {
-                                    tier.link().lost(id);
-                                    break;
-                                }
-                                Some(_) => {}
-                            }
-                        }
                         _ = ping.tick() => {
                             let Some(tier) = tier.upgrade() else { return };
                             let link = tier.link();
@@ -231,16 +241,13 @@ async fn supervise<T: Tier>(
                         }
                         _ = broken.notified() => {
                             let Some(tier) = tier.upgrade() else { return };
-                            let still = matches!(
-                                tier.link().state.lock().unwrap_or_else(|p| p.into_inner()).current,
-                                Some((_, current_id)) if current_id == id
-                            );
-                            if !still {
+                            if !is_current(&tier, id) {
                                 break;
                             }
                         }
                     }
                 }
+                current = None;
             }
             None => {
                 tokio::select! {
@@ -248,16 +255,15 @@ async fn supervise<T: Tier>(
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 let Some(tier) = tier.upgrade() else { return };
-                let link = tier.link();
-                match link.connect().await {
-                    Ok((connection, pushes)) => {
-                        let id = link.publish(connection);
+                match connect(&tier).await {
+                    Ok((connection, id)) => {
+                        tier.link().publish(connection, id);
                         // Invalidations may have been missed while down.
                         tier.clear_l1();
-                        bump(&link.counters.reconnects);
-                        current = Some((id, pushes));
+                        bump(&tier.link().counters.reconnects);
+                        current = Some(id);
                     }
-                    Err(_) => bump(&link.counters.l2_errors),
+                    Err(_) => bump(&tier.link().counters.l2_errors),
                 }
             }
         }
