@@ -106,6 +106,16 @@ impl Server {
         redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the server: a stopped server
+    /// accepts connections but answers nothing, as a hung one would.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
     /// Kills the server at once (SIGKILL), as a crash would.
     pub fn kill(mut self) {
         let _ = Command::new("kill")
