@@ -47,16 +47,15 @@ pub enum Policy {
     /// W-TinyLFU: a small LRU admission window in front of a segmented LRU,
     /// where a frequency sketch decides whether a newcomer may displace an
     /// established entry; the window's size adapts to the workload (sized
-    /// from shadow caches). Resists scans and loops, and on the recorded
-    /// traces beats LRU by 13 points of hit ratio on average. See
-    /// `docs/policy.md`.
+    /// from shadow caches). Resists scans and loops; `docs/policy.md` has
+    /// its hit ratios against LRU and the peers on recorded traces.
     ///
     /// Cost: the shadow caches replay a sample of the keys that is larger,
     /// relative to the traffic, the smaller the cache (every key below 128
-    /// entries). Measured in instructions per read-through operation on a
-    /// skewed workload, W-TinyLFU costs about 7× LRU at 100 entries, 2.2×
-    /// at 1,000 and 1.1× at 10,000. For a small, very hot cache, prefer
-    /// LRU unless the hit ratio pays for it. Memory beyond LRU's: the
+    /// entries), so on caches of a few hundred entries W-TinyLFU does
+    /// several times LRU's work per operation, and about the same from
+    /// 10,000 entries up. For a small, very hot cache, prefer LRU unless
+    /// the hit ratio pays for it. Memory beyond LRU's: the
     /// sketch, 4 to 8 bytes per entry of capacity (a fixed 8 KiB below
     /// 1,024 entries), and the shadow caches (about 18 to 30 KiB at any size).
     TinyLfu,
