@@ -593,6 +593,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                 HandOver::NotLeader => return,
             };
             shard.counters.load_failures += u64::from(leader == Some(true));
+            shard.counters.load_panics += u64::from(leader == Some(true));
             handed
         };
         wakers.wake(flight);

@@ -29,6 +29,7 @@ pub(crate) struct Counters {
     pub(crate) evictions: u64,
     pub(crate) loads: u64,
     pub(crate) load_failures: u64,
+    pub(crate) load_panics: u64,
     pub(crate) coalesced: u64,
     pub(crate) load_nanos: u64,
 }
@@ -41,6 +42,7 @@ impl Counters {
         stats.evictions += self.evictions;
         stats.loads += self.loads;
         stats.load_failures += self.load_failures;
+        stats.load_panics += self.load_panics;
         stats.coalesced += self.coalesced;
         stats.load_time += Duration::from_nanos(self.load_nanos);
     }
@@ -136,6 +138,10 @@ pub struct Stats {
     pub loads: u64,
     /// Loader calls that returned an error or panicked.
     pub load_failures: u64,
+    /// Of the `load_failures`, the loads that panicked: in the loader, or
+    /// in the value's `Clone` or the weigher while the value was stored.
+    /// (`load_failures - load_panics` loader calls returned an error.)
+    pub load_panics: u64,
     /// Callers that missed and were served by another caller's load instead
     /// of running their own loader (groupcache's "loads deduped").
     pub coalesced: u64,
