@@ -52,6 +52,8 @@ pub struct CacheBuilder<K, V, S = RandomState> {
     hasher: S,
     weigher: Option<Weigher<K, V>>,
     policy: Policy,
+    /// The name and slow-load threshold (`observe.rs`).
+    pub(crate) observer: crate::observe::Observer,
 }
 
 /// Why a [`CacheBuilder`] configuration cannot work. Its message names the
@@ -172,6 +174,7 @@ impl<K: Hash + Eq, V: Clone> CacheBuilder<K, V, RandomState> {
             hasher: RandomState::new(),
             weigher: None,
             policy: Policy::default(),
+            observer: Default::default(),
         }
     }
 }
@@ -265,6 +268,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             hasher,
             weigher: self.weigher,
             policy: self.policy,
+            observer: self.observer,
         }
     }
 
@@ -335,6 +339,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             self.policy,
             self.hasher,
             self.weigher,
+            self.observer,
         ))
     }
 

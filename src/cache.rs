@@ -88,6 +88,15 @@ pub struct Cache<K, V, S = RandomState> {
     reads_shared: bool,
     /// Hits and misses of the lookups that run under a read lock.
     read_counters: ReadCounters,
+    /// The name and slow-load threshold (`observe.rs`).
+    observer: crate::observe::Observer,
+}
+
+impl<K, V, S> Cache<K, V, S> {
+    /// The cache's name and load watch settings (`observe.rs`).
+    pub(crate) fn observer(&self) -> &crate::observe::Observer {
+        &self.observer
+    }
 }
 
 impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
@@ -99,6 +108,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         policy: Policy,
         hasher: S,
         weigher: Option<Weigher<K, V>>,
+        observer: crate::observe::Observer,
     ) -> Self {
         let hasher = Arc::new(hasher);
         let budgets: Vec<u64> = (0..shards).map(|i| share(capacity, shards, i)).collect();
@@ -119,6 +129,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             resizing: Mutex::new(()),
             reads_shared,
             read_counters: ReadCounters::new(),
+            observer,
         }
     }
 

@@ -37,6 +37,7 @@ mod cache;
 mod flight;
 mod index;
 mod load;
+mod observe; // observe: names, metrics export, load spans
 mod policy;
 mod removed;
 mod shard;
@@ -46,6 +47,7 @@ mod sync;
 pub use builder::{BuildError, CacheBuilder};
 pub use cache::{Cache, Iter};
 pub use load::Timeout;
+pub use observe::{DEFAULT_NAME, DEFAULT_SLOW_LOAD_THRESHOLD};
 pub use policy::Policy;
 pub use stats::{CacheInfo, Stats};
 

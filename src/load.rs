@@ -387,11 +387,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         load: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, std::sync::Arc<E>> {
         let started = Instant::now();
+        let watch = self.observer().watch_load(hash, started);
         let result = catch_unwind(AssertUnwindSafe(|| {
             let _scope = LoadingScope::enter(flight);
+            let _span = watch.enter();
             load()
         }));
-        self.conclude(hash, flight, id, result, started)
+        let concluded = self.conclude(hash, flight, id, result, started);
+        watch.finished(&concluded);
+        concluded
     }
 
     /// Finishes a flight with its loader's outcome. A panic (the loader's,
@@ -475,9 +479,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             armed: true,
         };
         let started = Instant::now();
+        let watch = self.observer().watch_load(hash, started);
         let mut init = pin!(init);
         let result = poll_fn(|cx| {
             let _scope = LoadingScope::enter(flight);
+            let _span = watch.enter();
             match catch_unwind(AssertUnwindSafe(|| init.as_mut().poll(cx))) {
                 Ok(Poll::Pending) => Poll::Pending,
                 Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
@@ -486,7 +492,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         })
         .await;
         cancelled.armed = false;
-        self.conclude(hash, flight, id, result, started)
+        let concluded = self.conclude(hash, flight, id, result, started);
+        watch.finished(&concluded);
+        concluded
     }
 
     /// Ends a flight with its loader's result: stores and shares a value, or
