@@ -147,10 +147,7 @@ impl Observer {
 }
 
 /// How a watched load ended.
-#[cfg_attr(
-    not(any(feature = "metrics", feature = "tracing")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
     /// The loader returned a value.
@@ -165,10 +162,7 @@ enum Outcome {
     Cancelled,
 }
 
-#[cfg_attr(
-    not(any(feature = "metrics", feature = "tracing")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(any(feature = "metrics", feature = "tracing")), allow(dead_code))]
 impl Outcome {
     fn as_str(self) -> &'static str {
         match self {
@@ -426,9 +420,21 @@ mod metrics_export {
                     .absolute((series.read)(&stats));
             }
             let gauges = [
-                ("shardcache_entries", "Entries in the cache.", self.len() as f64),
-                ("shardcache_weight", "Total weight of the entries (their number without a weigher).", self.weight() as f64),
-                ("shardcache_capacity", "The most entries, or total weight with a weigher, the cache holds.", self.capacity() as f64),
+                (
+                    "shardcache_entries",
+                    "Entries in the cache.",
+                    self.len() as f64,
+                ),
+                (
+                    "shardcache_weight",
+                    "Total weight of the entries (their number without a weigher).",
+                    self.weight() as f64,
+                ),
+                (
+                    "shardcache_capacity",
+                    "The most entries, or total weight with a weigher, the cache holds.",
+                    self.capacity() as f64,
+                ),
             ];
             for (name, help, value) in gauges {
                 describe_gauge!(name, help);

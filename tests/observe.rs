@@ -50,12 +50,20 @@ fn panics_are_counted_apart_from_errors() {
         }
     }
     let fragile: Cache<u64, Fragile> = Cache::new(10);
-    let panicked = catch_unwind(AssertUnwindSafe(|| fragile.get_or_insert_with(3, || Fragile)));
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        fragile.get_or_insert_with(3, || Fragile)
+    }));
     assert!(panicked.is_err());
 
     assert_eq!(cache.get_or_insert_with(2, || 20), 20);
     let stats = cache.stats();
-    assert_eq!((stats.loads, stats.load_failures, stats.load_panics), (1, 2, 1));
+    assert_eq!(
+        (stats.loads, stats.load_failures, stats.load_panics),
+        (1, 2, 1)
+    );
     let stats = fragile.stats();
-    assert_eq!((stats.loads, stats.load_failures, stats.load_panics), (0, 1, 1));
+    assert_eq!(
+        (stats.loads, stats.load_failures, stats.load_panics),
+        (0, 1, 1)
+    );
 }

@@ -93,7 +93,8 @@ struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -171,7 +172,10 @@ fn hash_field(key: &str) -> String {
 
 fn assert_no_key(log: &Log) {
     let text = log.all_text();
-    assert!(!text.contains("alice"), "the key leaked into a trace:\n{text}");
+    assert!(
+        !text.contains("alice"),
+        "the key leaked into a trace:\n{text}"
+    );
     assert!(!text.contains("secret"), "a panic message leaked:\n{text}");
 }
 
@@ -205,7 +209,10 @@ fn a_load_has_one_span_with_the_name_the_key_hash_and_the_outcome() {
     assert_eq!(span.fields, expected);
     // The loader's own event nests in the load span.
     let backend = log.events.iter().find(|e| e.target == "backend").unwrap();
-    assert_eq!(backend.parent.map(|i| log.spans[i].name), Some("shardcache.load"));
+    assert_eq!(
+        backend.parent.map(|i| log.spans[i].name),
+        Some("shardcache.load")
+    );
     // A fast load warns of nothing.
     assert!(log.warnings().is_empty(), "{log:#?}");
     assert_no_key(&log);
@@ -217,7 +224,10 @@ fn an_unnamed_cache_is_labelled_default() {
     let log = capture(|| {
         cache.get_or_insert_with(KEY.to_string(), || 1);
     });
-    assert_eq!(log.load_spans()[0].fields["cache"], shardcache::DEFAULT_NAME);
+    assert_eq!(
+        log.load_spans()[0].fields["cache"],
+        shardcache::DEFAULT_NAME
+    );
     assert_eq!(shardcache::DEFAULT_NAME, "default");
 }
 
