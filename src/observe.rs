@@ -448,3 +448,8 @@ mod metrics_export {
         }
     }
 }
+
+/// The examples of `docs/observability.md`, compiled and run as doctests.
+#[doc = include_str!("../docs/observability.md")]
+#[cfg(doctest)]
+pub struct ObservabilityDoctests;
