@@ -37,7 +37,7 @@ mod cache;
 mod flight;
 mod index;
 mod load;
-mod observe; // observe: names, metrics export, load spans
+mod observe;
 mod policy;
 mod removed;
 mod shard;

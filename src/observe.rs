@@ -10,15 +10,9 @@
 //! flight is concluded. Without either feature the watch is an empty type
 //! with no `Drop`, and every call on it compiles to nothing.
 //!
-//! The hooks in the rest of the crate, all marked `// observe:`:
-//! - `lib.rs`: `mod observe;` and the re-export of the two defaults;
-//! - `builder.rs`: the builder's `observer` field, its default in `new`, its
-//!   carry-over in `hasher`, its move into the `Cache` in `try_build`;
-//! - `cache.rs`: the `Cache`'s `observer` field;
-//! - `load.rs`: in `lead_sync` and `lead_async`, the watch opened before the
-//!   loader runs, entered while it runs, and closed with the result;
-//! - `stats.rs` and `shard.rs`: the `load_panics` count beside
-//!   `load_failures`.
+//! Where it hooks in: the builder and the `Cache` carry an [`Observer`]
+//! (the name and the slow-load threshold), and `load.rs` opens a
+//! [`LoadWatch`] in `lead_sync` and `lead_async`.
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash};
