@@ -84,6 +84,9 @@ pub const SCORE_DECAY_SHIFT: u32 = 4;
 /// by more than `HYSTERESIS_PERMILLE` per-mille:
 /// `score[best] * 1000 > score[current] * (1000 + HYSTERESIS_PERMILLE)`.
 pub const HYSTERESIS_PERMILLE: u64 = 10;
+/// Until the cache is `warm`, a key is counted only while its estimate is
+/// below this.
+pub const FILL_COUNT_CAP: u8 = 2;
 
 const SAMPLE_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -399,10 +402,10 @@ impl Core {
     }
 
     /// Counts an access: `sketch.increment(hash)`, except that before the
-    /// cache is `warm` a key whose estimate is already non-zero is not
-    /// counted again.
+    /// cache is `warm` a key whose estimate is already `FILL_COUNT_CAP` is
+    /// not counted again.
     fn count(&mut self, hash: u64) {
-        if self.warm || self.sketch.frequency(hash) == 0 {
+        if self.warm || self.sketch.frequency(hash) < FILL_COUNT_CAP {
             self.sketch.increment(hash);
         }
     }
