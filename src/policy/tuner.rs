@@ -1,11 +1,15 @@
 //! The window tuner: sizes W-TinyLFU's admission window from five small
 //! shadow caches.
 //!
-//! Each shadow is a W-TinyLFU with a fixed window (0%, 1%, 5%, 20%, 80% of
-//! its capacity) fed the same hash-sampled subset of the cache's accesses,
-//! its capacity scaled down by the sample rate. The real window starts at 1%;
-//! every epoch it moves one step toward the shadow with the best decayed hit
-//! count, if that score leads the current fraction's by more than 1%. One
+//! Each shadow is a W-TinyLFU with a fixed window (1%, 3%, 10%, 30%, 100% of
+//! its capacity; at 100% it is exact LRU) fed the same hash-sampled subset
+//! of the cache's accesses, its capacity scaled down by the sample rate. The
+//! real window starts at 1%. Every epoch it moves to the shadow with the best
+//! decayed hit count: straight there if that score leads the current
+//! fraction's by more than `JUMP_PERMILLE` of the decayed sampled lookups
+//! (a lead of 5 points of hit ratio), else one step toward it if it leads
+//! by more than 1%. Epochs start short (1, 2, 3 × a shadow's capacity, then
+//! 4 ×), so that a short trace gets its first decisions early. One
 //! tuner serves every shard of a cache (behind its own lock, taken only for
 //! sampled keys and only if free: a busy tuner drops the sample; writers
 //! take it under their shard lock, readers after releasing theirs); the
@@ -18,10 +22,13 @@ use super::tinylfu::{TinyLfu, MIN_SKETCH_CAPACITY, RESET_MULTIPLIER};
 use crate::arena::{Arena, Segment};
 
 /// Window fractions (per-mille) of the shadows; the real window is always
-/// one of these.
-pub(crate) const FRACTIONS: [u32; 5] = [0, 10, 50, 200, 800];
+/// one of these. Roughly ×3 apart, from nearly LFU (1%) to exact LRU
+/// (100%, an empty main): an 80% window still lets frequency decide a
+/// fifth of the cache, and lost 2 points to LRU on recency-heavy traces.
+pub(crate) const FRACTIONS: [u32; SHADOWS] = [10, 30, 100, 300, 1000];
+const SHADOWS: usize = 5;
 /// Where a new cache starts (a 1% window).
-pub(crate) const INITIAL_FRACTION: u32 = FRACTIONS[1];
+pub(crate) const INITIAL_FRACTION: u32 = FRACTIONS[0];
 const MIN_SHADOW_CAPACITY: u64 = 64;
 const MAX_SAMPLE_SHIFT: u32 = 16;
 const EPOCH_MULTIPLIER: u64 = 4;
@@ -30,6 +37,11 @@ const SCORE_DECAY_SHIFT: u32 = 4;
 /// The decision moves only if the best score beats the current fraction's
 /// by more than this, per-mille.
 const HYSTERESIS_PERMILLE: u64 = 10;
+/// The decision jumps straight to the best fraction (rather than one step
+/// toward it) when the best score leads the current one by more than this
+/// share, per-mille, of the decayed count of sampled lookups: a lead of 5
+/// points of hit ratio, far beyond the shadows' sampling noise.
+const JUMP_PERMILLE: u64 = 50;
 /// Odd (2^64 / golden ratio): multiplying by it moves every bit of the hash
 /// into the top bits, which decide the sample (Fibonacci hashing). Cheaper
 /// than a full mixer on a path every lookup takes, and uniform even for a
@@ -98,10 +110,15 @@ pub(crate) struct Tuner {
     /// `hash * SAMPLE_MULTIPLIER` (wrapping) are zero.
     shift: u32,
     shadows: Vec<Shadow>,
-    hits: [u64; 5],
-    score: [u64; 5],
+    hits: [u64; SHADOWS],
+    score: [u64; SHADOWS],
+    /// The sampled lookups, decayed and scaled as the scores are.
+    lookups: u64,
     seen: u64,
+    /// This epoch's length in sampled lookups.
     epoch: u64,
+    /// Epochs ended so far (saturating at `EPOCH_MULTIPLIER`).
+    epochs: u64,
     /// Index into `FRACTIONS` of the current decision.
     current: usize,
 }
@@ -129,15 +146,23 @@ impl Tuner {
         Tuner {
             shift,
             shadows,
-            hits: [0; 5],
-            score: [0; 5],
+            hits: [0; SHADOWS],
+            score: [0; SHADOWS],
+            lookups: 0,
             seen: 0,
-            epoch: (EPOCH_MULTIPLIER * cap).max(MIN_EPOCH),
+            epoch: Self::epoch_length(cap, 0),
+            epochs: 0,
             current: FRACTIONS
                 .iter()
                 .position(|&f| f == INITIAL_FRACTION)
                 .unwrap_or(0),
         }
+    }
+
+    /// Epoch `n`'s length (from 0) for shadows of `cap` entries: `n + 1`
+    /// times `cap` sampled lookups, up to `EPOCH_MULTIPLIER` times.
+    fn epoch_length(cap: u64, n: u64) -> u64 {
+        (cap * (n + 1).min(EPOCH_MULTIPLIER)).max(MIN_EPOCH)
     }
 
     /// Whether the tuner looks at this key, given its `sample_limit()`:
@@ -184,10 +209,13 @@ impl Tuner {
     }
 
     /// Decays the scores, adds this epoch's hits, and moves the decision
-    /// one step toward the best score (ties: nearest, then smaller), if that
-    /// score leads the current one by more than `HYSTERESIS_PERMILLE`.
+    /// toward the best score (ties: nearest, then smaller): straight to it
+    /// if its lead over the current score exceeds `JUMP_PERMILLE` of the
+    /// decayed lookups, else one step if it leads by more than
+    /// `HYSTERESIS_PERMILLE`.
     fn end_epoch(&mut self) {
-        for i in 0..5 {
+        self.lookups = self.lookups - (self.lookups >> SCORE_DECAY_SHIFT) + (self.seen << 8);
+        for i in 0..SHADOWS {
             self.score[i] =
                 self.score[i] - (self.score[i] >> SCORE_DECAY_SHIFT) + (self.hits[i] << 8);
         }
@@ -198,7 +226,13 @@ impl Tuner {
                 j,
             )
         };
-        let mut best = (0..5).min_by_key(|&j| rank(j)).unwrap_or(self.current);
+        let mut best = (0..SHADOWS)
+            .min_by_key(|&j| rank(j))
+            .unwrap_or(self.current);
+        let lead = self.score[best] - self.score[self.current];
+        if lead.saturating_mul(1000) > self.lookups.saturating_mul(JUMP_PERMILLE) {
+            self.current = best;
+        }
         if self.score[best].saturating_mul(1000)
             <= self.score[self.current].saturating_mul(1000 + HYSTERESIS_PERMILLE)
         {
@@ -209,7 +243,9 @@ impl Tuner {
             std::cmp::Ordering::Less => self.current -= 1,
             std::cmp::Ordering::Equal => {}
         }
-        self.hits = [0; 5];
+        self.hits = [0; SHADOWS];
         self.seen = 0;
+        self.epochs = (self.epochs + 1).min(EPOCH_MULTIPLIER);
+        self.epoch = Self::epoch_length(self.shadows[0].capacity, self.epochs);
     }
 }

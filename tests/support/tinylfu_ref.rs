@@ -10,7 +10,8 @@
 //!
 //! * `window`: an LRU list every new key enters; target size
 //!   [`Core::window_size`] = the current window fraction of the capacity
-//!   (the fraction may be 0: then a new key must win admission at once).
+//!   (a fraction of 0 is still modelled: then a new key must win admission
+//!   at once).
 //! * main, a segmented LRU: `probation` (keys admitted from the window, or
 //!   demoted) and `protected` (keys hit while in main), the latter capped at
 //!   [`Core::protected_size`] = 80% of main.
@@ -18,11 +19,13 @@
 //!   (a key's four counters in one 64-byte block); a key leaving the window
 //!   displaces main's LRU victim only if it is estimated more frequent
 //!   ([`Core::admit`]).
-//! * [`Tuner`]: five small shadow W-TinyLFU caches (window 0%, 1%, 5%, 20%,
-//!   80%) fed a hash-sampled subset of the keys, capacity scaled by the
-//!   sample rate; every epoch the real window fraction moves one step toward
-//!   the shadow with the best (exponentially decayed) hit count, if that
-//!   leads the current fraction's score by more than 1%. A new cache starts
+//! * [`Tuner`]: five small shadow W-TinyLFU caches (window 1%, 3%, 10%, 30%,
+//!   100%) fed a hash-sampled subset of the keys, capacity scaled by the
+//!   sample rate; every epoch (1, 2, 3, then 4 × a shadow's capacity
+//!   sampled lookups) the real window fraction moves toward the shadow with
+//!   the best (exponentially decayed) hit count: straight to it if that
+//!   leads the current fraction's score by more than 5% of the decayed
+//!   lookups, else one step if it leads by more than 1%. A new cache starts
 //!   at the 1% window.
 //!
 //! Deterministic given the sequence of (key, hash) calls: the sketch, the
@@ -48,9 +51,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Window fractions, per-mille of capacity, of the shadow caches; the real
 /// window fraction is always one of these.
-pub const SHADOW_FRACTIONS: [u32; 5] = [0, 10, 50, 200, 800];
-/// Index into `SHADOW_FRACTIONS` a new cache starts at (1 = a 1% window).
-pub const INITIAL_FRACTION_INDEX: usize = 1;
+pub const SHADOW_FRACTIONS: [u32; 5] = [10, 30, 100, 300, 1000];
+/// Index into `SHADOW_FRACTIONS` a new cache starts at (0 = a 1% window).
+pub const INITIAL_FRACTION_INDEX: usize = 0;
 /// Protected segment's cap, per-mille of main's target size (rounded down).
 pub const PROTECTED_PERMILLE: u64 = 800;
 /// The sketch halves its counters every
@@ -74,8 +77,8 @@ pub const RNG_SEED: u64 = 0x853C_49E6_748F_EA9B;
 /// for capacities below 128).
 pub const MIN_SHADOW_CAPACITY: u64 = 64;
 pub const MAX_SAMPLE_SHIFT: u32 = 16;
-/// An epoch lasts `max(EPOCH_MULTIPLIER * shadow capacity, MIN_EPOCH)`
-/// sampled lookups.
+/// Epoch `n` (from 0) lasts `max(min(n + 1, EPOCH_MULTIPLIER) * shadow
+/// capacity, MIN_EPOCH)` sampled lookups.
 pub const EPOCH_MULTIPLIER: u64 = 4;
 pub const MIN_EPOCH: u64 = 32;
 /// Each epoch: `score = score - (score >> SCORE_DECAY_SHIFT) + (hits << 8)`.
@@ -84,6 +87,11 @@ pub const SCORE_DECAY_SHIFT: u32 = 4;
 /// by more than `HYSTERESIS_PERMILLE` per-mille:
 /// `score[best] * 1000 > score[current] * (1000 + HYSTERESIS_PERMILLE)`.
 pub const HYSTERESIS_PERMILLE: u64 = 10;
+/// The decision jumps straight to the best fraction when
+/// `(score[best] - score[current]) * 1000 > lookups * JUMP_PERMILLE`, where
+/// `lookups` is the count of sampled lookups decayed and scaled as the
+/// scores are: `lookups = lookups - (lookups >> 4) + (seen << 8)`.
+pub const JUMP_PERMILLE: u64 = 50;
 /// Until the cache is `warm`, a key is counted only while its estimate is
 /// below this.
 pub const FILL_COUNT_CAP: u8 = 2;
@@ -541,9 +549,13 @@ pub struct Tuner {
     shadows: Vec<Core>,
     hits: [u64; 5],
     score: [u64; 5],
+    /// Decayed, scaled sampled lookups (see `JUMP_PERMILLE`).
+    lookups: u64,
     /// Sampled lookups so far in this epoch, and the epoch's length.
     seen: u64,
     epoch: u64,
+    /// Epochs ended, saturating at `EPOCH_MULTIPLIER`.
+    epochs: u64,
     /// Index into `SHADOW_FRACTIONS` of the current decision.
     current: usize,
 }
@@ -556,7 +568,7 @@ impl Tuner {
     ///   sketch sizing capacity `max(capacity, MIN_SKETCH_CAPACITY) >> shift`,
     ///   period `max((RESET_MULTIPLIER * max(capacity, MIN_SKETCH_CAPACITY))
     ///   >> shift, 1)`;
-    /// * epoch = `max(EPOCH_MULTIPLIER * (capacity >> shift), MIN_EPOCH)`.
+    /// * first epoch = `max(capacity >> shift, MIN_EPOCH)`.
     pub fn new(capacity: u64) -> Self {
         let mut shift = 0;
         while shift < MAX_SAMPLE_SHIFT && (capacity >> (shift + 1)) >= MIN_SHADOW_CAPACITY {
@@ -574,8 +586,10 @@ impl Tuner {
             shadows,
             hits: [0; 5],
             score: [0; 5],
+            lookups: 0,
             seen: 0,
-            epoch: (EPOCH_MULTIPLIER * cap).max(MIN_EPOCH),
+            epoch: cap.max(MIN_EPOCH),
+            epochs: 0,
             current: INITIAL_FRACTION_INDEX,
         }
     }
@@ -617,13 +631,17 @@ impl Tuner {
         }
     }
 
-    /// End of epoch: `score[i] = score[i] - (score[i] >> 4) + (hits[i] << 8)`;
-    /// best = highest score, ties broken by nearest index to `current`, then
-    /// lower index; if `score[best] * 1000 <= score[current] * (1000 +
-    /// HYSTERESIS_PERMILLE)` (saturating products) best = current;
-    /// `current` moves ONE index toward best (stays if equal);
-    /// hits and seen reset to 0.
+    /// End of epoch: `lookups` and every `score[i]` decay by 1/16 and gain
+    /// this epoch's `seen << 8` and `hits[i] << 8`; best = highest score,
+    /// ties broken by nearest index to `current`, then lower index; if
+    /// best's lead over current's score, times 1000, exceeds `lookups *
+    /// JUMP_PERMILLE`, current = best; otherwise if `score[best] * 1000 <=
+    /// score[current] * (1000 + HYSTERESIS_PERMILLE)` (saturating products)
+    /// best = current, and `current` moves ONE index toward best (stays if
+    /// equal); hits and seen reset to 0, and the next epoch is one
+    /// shadow capacity longer, up to `EPOCH_MULTIPLIER` of them.
     fn end_epoch(&mut self) {
+        self.lookups = self.lookups - (self.lookups >> SCORE_DECAY_SHIFT) + (self.seen << 8);
         for i in 0..5 {
             self.score[i] =
                 self.score[i] - (self.score[i] >> SCORE_DECAY_SHIFT) + (self.hits[i] << 8);
@@ -641,6 +659,10 @@ impl Tuner {
                 best = i;
             }
         }
+        let lead = self.score[best] - self.score[self.current];
+        if lead.saturating_mul(1000) > self.lookups.saturating_mul(JUMP_PERMILLE) {
+            self.current = best;
+        }
         if self.score[best].saturating_mul(1000)
             <= self.score[self.current].saturating_mul(1000 + HYSTERESIS_PERMILLE)
         {
@@ -653,6 +675,9 @@ impl Tuner {
         }
         self.hits = [0; 5];
         self.seen = 0;
+        self.epochs = (self.epochs + 1).min(EPOCH_MULTIPLIER);
+        let cap = self.shadows[0].capacity();
+        self.epoch = (cap * (self.epochs + 1).min(EPOCH_MULTIPLIER)).max(MIN_EPOCH);
     }
 }
 
