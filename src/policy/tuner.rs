@@ -8,13 +8,13 @@
 //! decayed hit count: straight there if that score leads the current
 //! fraction's by more than `JUMP_PERMILLE` of the decayed sampled lookups
 //! (a lead of 5 points of hit ratio), else one step toward it if it leads
-//! by more than 1%. Epochs start short (1, 2, 3 × a shadow's capacity, then
-//! 4 ×), so that a short trace gets its first decisions early. One
-//! tuner serves every shard of a cache (behind its own lock, taken only for
-//! sampled keys and only if free: a busy tuner drops the sample; writers
-//! take it under their shard lock, readers after releasing theirs); the
-//! decision is published in an atomic that each shard applies on its next
-//! write-locked access.
+//! by more than `HYSTERESIS_PERMILLE` of them (1 point). Epochs start
+//! short (1, 2, 3 × a shadow's capacity, then 4 ×), so that a short trace
+//! gets its first decisions early. One tuner serves every shard of a
+//! cache (behind its own lock, taken only for sampled keys and only if
+//! free: a busy tuner drops the sample; writers take it under their shard
+//! lock, readers after releasing theirs); the decision is published in an
+//! atomic that each shard applies on its next write-locked access.
 
 use hashbrown::HashTable;
 
@@ -35,7 +35,10 @@ const EPOCH_MULTIPLIER: u64 = 4;
 const MIN_EPOCH: u64 = 32;
 const SCORE_DECAY_SHIFT: u32 = 4;
 /// The decision moves only if the best score beats the current fraction's
-/// by more than this, per-mille.
+/// by more than this share, per-mille, of the decayed count of sampled
+/// lookups: a lead of 1 point of hit ratio. (A lead relative to the
+/// current score, as before, let a filling cache's first epochs, with a
+/// handful of hits each, move the window on a one-hit difference.)
 const HYSTERESIS_PERMILLE: u64 = 10;
 /// The decision jumps straight to the best fraction (rather than one step
 /// toward it) when the best score leads the current one by more than this
@@ -212,7 +215,7 @@ impl Tuner {
     /// toward the best score (ties: nearest, then smaller): straight to it
     /// if its lead over the current score exceeds `JUMP_PERMILLE` of the
     /// decayed lookups, else one step if it leads by more than
-    /// `HYSTERESIS_PERMILLE`.
+    /// `HYSTERESIS_PERMILLE` of them.
     fn end_epoch(&mut self) {
         self.lookups = self.lookups - (self.lookups >> SCORE_DECAY_SHIFT) + (self.seen << 8);
         for i in 0..SHADOWS {
@@ -229,13 +232,10 @@ impl Tuner {
         let mut best = (0..SHADOWS)
             .min_by_key(|&j| rank(j))
             .unwrap_or(self.current);
-        let lead = self.score[best] - self.score[self.current];
-        if lead.saturating_mul(1000) > self.lookups.saturating_mul(JUMP_PERMILLE) {
+        let lead = (self.score[best] - self.score[self.current]).saturating_mul(1000);
+        if lead > self.lookups.saturating_mul(JUMP_PERMILLE) {
             self.current = best;
-        }
-        if self.score[best].saturating_mul(1000)
-            <= self.score[self.current].saturating_mul(1000 + HYSTERESIS_PERMILLE)
-        {
+        } else if lead <= self.lookups.saturating_mul(HYSTERESIS_PERMILLE) {
             best = self.current;
         }
         match best.cmp(&self.current) {

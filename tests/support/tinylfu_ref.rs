@@ -25,7 +25,7 @@
 //!   sampled lookups) the real window fraction moves toward the shadow with
 //!   the best (exponentially decayed) hit count: straight to it if that
 //!   leads the current fraction's score by more than 5% of the decayed
-//!   lookups, else one step if it leads by more than 1%. A new cache starts
+//!   lookups, else one step if it leads by more than 1% of them. A new cache starts
 //!   at the 1% window.
 //!
 //! Deterministic given the sequence of (key, hash) calls: the sketch, the
@@ -84,8 +84,8 @@ pub const MIN_EPOCH: u64 = 32;
 /// Each epoch: `score = score - (score >> SCORE_DECAY_SHIFT) + (hits << 8)`.
 pub const SCORE_DECAY_SHIFT: u32 = 4;
 /// The decision moves only if the best score exceeds the current fraction's
-/// by more than `HYSTERESIS_PERMILLE` per-mille:
-/// `score[best] * 1000 > score[current] * (1000 + HYSTERESIS_PERMILLE)`.
+/// by more than `HYSTERESIS_PERMILLE` per-mille of the decayed lookups:
+/// `(score[best] - score[current]) * 1000 > lookups * HYSTERESIS_PERMILLE`.
 pub const HYSTERESIS_PERMILLE: u64 = 10;
 /// The decision jumps straight to the best fraction when
 /// `(score[best] - score[current]) * 1000 > lookups * JUMP_PERMILLE`, where
@@ -635,11 +635,11 @@ impl Tuner {
     /// this epoch's `seen << 8` and `hits[i] << 8`; best = highest score,
     /// ties broken by nearest index to `current`, then lower index; if
     /// best's lead over current's score, times 1000, exceeds `lookups *
-    /// JUMP_PERMILLE`, current = best; otherwise if `score[best] * 1000 <=
-    /// score[current] * (1000 + HYSTERESIS_PERMILLE)` (saturating products)
-    /// best = current, and `current` moves ONE index toward best (stays if
-    /// equal); hits and seen reset to 0, and the next epoch is one
-    /// shadow capacity longer, up to `EPOCH_MULTIPLIER` of them.
+    /// JUMP_PERMILLE`, current = best; otherwise if that lead times 1000 is
+    /// at most `lookups * HYSTERESIS_PERMILLE` (saturating products) best =
+    /// current, and `current` moves ONE index toward best (stays if
+    /// equal); hits and seen reset to 0, and the next epoch is one shadow
+    /// capacity longer, up to `EPOCH_MULTIPLIER` of them.
     fn end_epoch(&mut self) {
         self.lookups = self.lookups - (self.lookups >> SCORE_DECAY_SHIFT) + (self.seen << 8);
         for i in 0..5 {
@@ -659,13 +659,10 @@ impl Tuner {
                 best = i;
             }
         }
-        let lead = self.score[best] - self.score[self.current];
-        if lead.saturating_mul(1000) > self.lookups.saturating_mul(JUMP_PERMILLE) {
+        let lead = (self.score[best] - self.score[self.current]).saturating_mul(1000);
+        if lead > self.lookups.saturating_mul(JUMP_PERMILLE) {
             self.current = best;
-        }
-        if self.score[best].saturating_mul(1000)
-            <= self.score[self.current].saturating_mul(1000 + HYSTERESIS_PERMILLE)
-        {
+        } else if lead <= self.lookups.saturating_mul(HYSTERESIS_PERMILLE) {
             best = self.current;
         }
         if best > self.current {
