@@ -6,8 +6,9 @@
 //!   share a shard depends on the seed). Sharding may also *gain* hit ratio
 //!   on loop-like traces (gli at 50%: up to 2.5 points), which is not a
 //!   defect, so the bound is one-sided.
-//! - The TinyLfu policy against the peers' recorded figures (issue 5's
-//!   targets, see `docs/policy.md`).
+//! - The TinyLfu policy against exact LRU and the peers' recorded figures:
+//!   never more than a point behind any of them in a cell, and an average
+//!   gap to optimal of at most 4 points (see `docs/policy.md`).
 #![cfg(not(shardcache_loom))]
 
 #[path = "support/traces.rs"]
@@ -100,36 +101,38 @@ fn traces_decode_to_their_documented_lengths() {
 }
 
 /// The better of quick_cache and moka in each cell of the hit-ratio report
-/// (`examples/hit_ratio.rs`, mean of five replays each), the higher of
-/// three runs of the report on 2026-12-02: (trace, percent, hit %).
+/// (`examples/hit_ratio.rs`, mean of five replays each), the highest of five
+/// runs of the report (three on 2026-12-02, two on 2026-12-07): (trace,
+/// percent, hit %). Neither peer depends on shardcache's code, so every run
+/// of the report is one more sample of their own randomness.
 const BETTER_PEER: [(&str, usize, f64); 36] = [
     ("loop", 5, 5.01),
-    ("loop", 20, 19.92),
+    ("loop", 20, 19.93),
     ("loop", 50, 49.93),
     ("scan", 5, 4.61),
     ("scan", 20, 19.00),
-    ("scan", 50, 47.83),
+    ("scan", 50, 47.85),
     ("zigzag", 5, 2.33),
     ("zigzag", 20, 17.69),
     ("zigzag", 50, 47.32),
     ("cs", 5, 3.13),
-    ("cs", 20, 15.25),
+    ("cs", 20, 15.26),
     ("cs", 50, 40.72),
-    ("cpp", 5, 64.07),
-    ("cpp", 20, 84.78),
-    ("cpp", 50, 86.12),
-    ("gli", 5, 7.78),
-    ("gli", 20, 32.52),
+    ("cpp", 5, 64.15),
+    ("cpp", 20, 84.81),
+    ("cpp", 50, 86.14),
+    ("gli", 5, 7.80),
+    ("gli", 20, 32.56),
     ("gli", 50, 52.88),
     ("ps", 5, 39.14),
-    ("ps", 20, 59.26),
+    ("ps", 20, 59.43),
     ("ps", 50, 70.49),
-    ("multi1", 5, 43.70),
+    ("multi1", 5, 43.88),
     ("multi1", 20, 56.32),
-    ("multi1", 50, 73.57),
-    ("multi2", 5, 42.05),
+    ("multi1", 50, 73.78),
+    ("multi2", 5, 42.27),
     ("multi2", 20, 59.12),
-    ("multi2", 50, 77.01),
+    ("multi2", 50, 77.02),
     ("2_pools", 5, 51.99),
     ("2_pools", 20, 59.18),
     ("2_pools", 50, 72.98),
@@ -137,17 +140,25 @@ const BETTER_PEER: [(&str, usize, f64); 36] = [
     ("web07", 20, 62.41),
     ("web07", 50, 69.36),
     ("web12", 5, 62.94),
-    ("web12", 20, 77.39),
-    ("web12", 50, 83.38),
+    ("web12", 20, 77.41),
+    ("web12", 50, 83.39),
 ];
 
-/// Issue 5's hit-ratio targets, pinned: on the shipped traces the TinyLfu
-/// policy's average gap to Belady's optimal is no larger than the per-cell
-/// better peer's, and no cell is more than 2 points behind that peer. The
+/// The most TinyLfu may trail, in a cell, the best of exact LRU, quick_cache
+/// and moka, in points of hit ratio.
+const MAX_SHORTFALL: f64 = 1.0;
+/// The most TinyLfu's average gap to optimal may be, in points.
+const MAX_AVERAGE_GAP: f64 = 4.0;
+
+/// The hit-ratio targets, pinned: on the shipped traces TinyLfu is never the
+/// wrong choice by more than a point, in any cell, against any alternative
+/// a user could pick (exact LRU, replayed here, and the recorded per-cell
+/// better of quick_cache and moka); its average gap to Belady's optimal is
+/// at most 4.0 points and no larger than the per-cell better peer's. The
 /// replays are the report's (same hasher seeds, same shard counts, neither
 /// depending on the machine), so this checks exactly the figures
-/// `docs/policy.md` quotes; the peers' side is
-/// recorded, since replaying moka in order takes minutes.
+/// `docs/policy.md` quotes; the peers' side is recorded, since replaying
+/// moka in order takes minutes.
 #[test]
 fn tinylfu_meets_the_hit_ratio_targets_against_recorded_peers() {
     let (mut ours_gap, mut peer_gap, mut report) = (0.0, 0.0, String::new());
@@ -162,6 +173,16 @@ fn tinylfu_meets_the_hit_ratio_targets_against_recorded_peers() {
             let capacity = traces::capacity_for(distinct, percent);
             let accesses = trace.len() as f64;
             let optimal = 100.0 * traces::belady_hits(&trace, capacity) as f64 / accesses;
+            let mut lru = lru::LruCache::new(NonZeroUsize::new(capacity).unwrap());
+            let mut lru_hits = 0u64;
+            for &key in &trace {
+                if lru.get(&key).is_some() {
+                    lru_hits += 1;
+                } else {
+                    lru.put(key, ());
+                }
+            }
+            let lru = 100.0 * lru_hits as f64 / accesses;
             let ours = (0..5)
                 .map(|run| {
                     let cache = Cache::builder()
@@ -176,11 +197,15 @@ fn tinylfu_meets_the_hit_ratio_targets_against_recorded_peers() {
                 / 5.0;
             ours_gap += optimal - ours;
             peer_gap += optimal - peer;
-            if ours < peer - 2.0 {
-                short.push(format!("{name} at {percent}%: {ours:.2} against {peer:.2}"));
+            let best_other = lru.max(peer);
+            if ours < best_other - MAX_SHORTFALL {
+                short.push(format!(
+                    "{name} at {percent}%: {ours:.2} against {best_other:.2}"
+                ));
             }
             report.push_str(&format!(
-                "{name:>8} {percent:>2}%: optimal {optimal:6.2} TinyLfu {ours:6.2} better peer {peer:6.2}\n"
+                "{name:>8} {percent:>2}%: optimal {optimal:6.2} TinyLfu {ours:6.2} LRU {lru:6.2} better peer {peer:6.2} margin {:+.2}\n",
+                ours - best_other
             ));
         }
     }
@@ -189,10 +214,10 @@ fn tinylfu_meets_the_hit_ratio_targets_against_recorded_peers() {
     println!("{report}average gap: TinyLfu {ours_gap:.3}, better peer {peer_gap:.3}");
     assert!(
         short.is_empty(),
-        "cells more than 2 points behind the better peer: {short:?}\n{report}"
+        "cells more than {MAX_SHORTFALL} point behind max(LRU, better peer): {short:?}\n{report}"
     );
     assert!(
-        ours_gap <= peer_gap,
-        "average gap to optimal: TinyLfu {ours_gap:.3} > better peer {peer_gap:.3}\n{report}"
+        ours_gap <= MAX_AVERAGE_GAP && ours_gap <= peer_gap,
+        "average gap to optimal: TinyLfu {ours_gap:.3}, better peer {peer_gap:.3}\n{report}"
     );
 }
