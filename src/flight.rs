@@ -303,6 +303,15 @@ impl<V> Flight<V> {
         take_wakers(&mut state.waiters)
     }
 
+    /// Ends the flight without a value for its waiters, who start over (a
+    /// compute that kept an absent key or removed it). Called with the
+    /// shard lock held, after the slot was taken.
+    pub(crate) fn finish_empty(&self) -> Wakers {
+        let mut state = self.state.lock();
+        state.outcome = Outcome::Abandoned;
+        take_wakers(&mut state.waiters)
+    }
+
     /// The leader `id` gives up. Called with the shard lock held.
     pub(crate) fn hand_over(&self, id: u64) -> HandOver {
         let mut state = self.state.lock();

@@ -34,6 +34,7 @@
 mod arena;
 mod builder;
 mod cache;
+mod compute;
 mod flight;
 mod index;
 mod load;
@@ -46,6 +47,7 @@ mod sync;
 
 pub use builder::{BuildError, CacheBuilder};
 pub use cache::{Cache, Iter};
+pub use compute::Compute;
 pub use load::Timeout;
 pub use observe::{DEFAULT_NAME, DEFAULT_SLOW_LOAD_THRESHOLD};
 pub use policy::Policy;

@@ -84,7 +84,7 @@ impl<V, E: Send + Sync + 'static> Next<V, E> {
 
 #[cold]
 #[inline(never)]
-fn recursive_load() -> ! {
+pub(crate) fn recursive_load() -> ! {
     panic!(
         "shardcache: recursive load: a loader asked the cache for the very key it is loading \
          (directly or through the loaders of other keys on the same thread); waiting for itself \
@@ -499,7 +499,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
 
     /// Ends a flight with its loader's result: stores and shares a value, or
     /// shares an error.
-    fn finish<E: Send + Sync + 'static>(
+    pub(crate) fn finish<E: Send + Sync + 'static>(
         &self,
         hash: u64,
         flight: &Arc<Flight<V>>,
