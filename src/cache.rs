@@ -148,6 +148,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         &self.shards[index]
     }
 
+    /// Shard `index` (of [`shards`](Self::shards)), unlocked.
+    #[inline]
+    pub(crate) fn shard_at(&self, index: usize) -> &RwLock<Shard<K, V, S>> {
+        &self.shards[index]
+    }
+
     /// The shard of a hash, locked for writing.
     #[inline]
     pub(crate) fn shard(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<K, V, S>> {
@@ -158,6 +164,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     #[inline]
     pub(crate) fn shard_read(&self, hash: u64) -> RwLockReadGuard<'_, Shard<K, V, S>> {
         self.shard_lock(hash).read()
+    }
+
+    /// Whether lookups run under the shard's read lock (see `reads_shared`).
+    #[inline]
+    pub(crate) fn reads_shared(&self) -> bool {
+        self.reads_shared
     }
 
     /// Whether the cache weighs its entries.
@@ -206,7 +218,11 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// under the shard's read lock, counted; on a miss (not counted here)
     /// the caller goes on to the write-locked path, which counts it.
     #[inline]
-    pub(crate) fn shared_hit(&self, hash: u64, key: &K) -> Option<V> {
+    pub(crate) fn shared_hit<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
         if !self.reads_shared {
             return None;
         }
