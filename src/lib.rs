@@ -40,6 +40,7 @@ mod flight;
 mod index;
 mod load;
 mod observe;
+mod optional;
 mod policy;
 mod removed;
 mod shard;
