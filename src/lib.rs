@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod arena;
+mod batch;
 mod borrowed;
 mod builder;
 mod cache;
