@@ -44,6 +44,7 @@ mod observe;
 mod optional;
 mod policy;
 mod removed;
+mod retain;
 mod shard;
 mod stats;
 mod sync;
