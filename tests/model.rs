@@ -25,8 +25,8 @@ impl Rng {
 /// Checks that a one-shard LRU cache holds exactly the reference's entries
 /// in exactly the reference's recency order (most recent first), values
 /// included. `None` stands for a capacity-0 cache, which holds nothing.
-fn assert_recency_order(
-    cache: &Cache<u64, u64>,
+fn assert_recency_order<S: std::hash::BuildHasher>(
+    cache: &Cache<u64, u64, S>,
     reference: Option<&lru::LruCache<u64, u64>>,
     context: &str,
 ) {
@@ -285,6 +285,183 @@ fn sharded_lru_is_second_chance_per_shard() {
                     assert_eq!(shard[0], theirs, "order of shard {i}: {context}");
                 }
             }
+        }
+    }
+}
+
+/// A fixed hasher for the differential run of the new operations: a batch
+/// looks its keys up in hash order, which the reference replays.
+type Fixed = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+/// The newer operations (`compute`, the borrowed-key and optional loading
+/// calls, `get_or_insert_many`, `retain`) mixed with the plain ones on a
+/// one-shard cache, against the `lru` crate, step by step. Single-threaded,
+/// each is a composition of reference operations:
+/// - `compute`: `Put` is a `put`, `Remove` a `pop`, `Keep` a `peek`;
+/// - `get_or_insert_with_ref`: `get`, then `put` on a miss;
+/// - `optionally_get_or_insert_with`: the same, storing nothing on `None`;
+/// - `get_or_insert_many`: a `get` of each distinct key in hash order (the
+///   batch's pass order), then a `put` of each missing key in key order;
+/// - `retain`: a `pop` of every rejected key (the others keep their place).
+fn api_differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
+    use shardcache::Compute;
+    use std::hash::BuildHasher;
+    let cache: Cache<u64, u64, Fixed> = Cache::builder()
+        .capacity(capacity as u64)
+        .shards(1)
+        .hasher(Fixed::default())
+        .build();
+    let mut reference = NonZeroUsize::new(capacity).map(lru::LruCache::new);
+    let mut rng = Rng(seed);
+    for step in 0..steps {
+        let key = rng.below(keys);
+        let op = rng.below(100);
+        let value = rng.next();
+        let context = || format!("api: capacity {capacity}, seed {seed}, step {step}, op {op}, key {key}");
+        match op {
+            0..=19 => {
+                let expected = reference.as_mut().and_then(|r| r.get(&key).copied());
+                assert_eq!(cache.get(&key), expected, "get: {}", context());
+            }
+            20..=34 => {
+                let expected = reference.as_mut().and_then(|r| r.put(key, value));
+                assert_eq!(cache.insert(key, value), expected, "insert: {}", context());
+            }
+            35..=39 => {
+                let expected = reference.as_mut().and_then(|r| r.pop(&key));
+                assert_eq!(cache.remove(&key), expected, "remove: {}", context());
+            }
+            40..=59 => {
+                // compute: +value, keep, or remove, by the current value.
+                let choice = rng.below(3);
+                let current = reference.as_ref().and_then(|r| r.peek(&key).copied());
+                let expected = match choice {
+                    0 => {
+                        let new = current.unwrap_or(0).wrapping_add(value);
+                        if let Some(r) = reference.as_mut() {
+                            r.put(key, new);
+                        }
+                        Some(new)
+                    }
+                    1 => current,
+                    _ => {
+                        if let Some(r) = reference.as_mut() {
+                            r.pop(&key);
+                        }
+                        None
+                    }
+                };
+                let got = cache.compute(key, |v| {
+                    assert_eq!(v.copied(), current, "compute sees: {}", context());
+                    match choice {
+                        0 => Compute::Put(v.copied().unwrap_or(0).wrapping_add(value)),
+                        1 => Compute::Keep,
+                        _ => Compute::Remove,
+                    }
+                });
+                assert_eq!(got, expected, "compute: {}", context());
+            }
+            60..=69 => {
+                let expected = match reference.as_mut() {
+                    Some(r) => match r.get(&key) {
+                        Some(&v) => v,
+                        None => {
+                            r.put(key, value);
+                            value
+                        }
+                    },
+                    None => value,
+                };
+                assert_eq!(cache.get_or_insert_with_ref(&key, || value), expected, "ref: {}", context());
+            }
+            70..=79 => {
+                let finds = rng.below(2) == 0;
+                let expected = match reference.as_mut() {
+                    Some(r) => match r.get(&key) {
+                        Some(&v) => Some(v),
+                        None if finds => {
+                            r.put(key, value);
+                            Some(value)
+                        }
+                        None => None,
+                    },
+                    None => finds.then_some(value),
+                };
+                let got = cache.optionally_get_or_insert_with(key, || finds.then_some(value));
+                assert_eq!(got, expected, "optionally: {}", context());
+            }
+            80..=94 => {
+                let n = 1 + rng.below(6) as usize;
+                let batch: Vec<u64> = (0..n).map(|_| rng.below(keys)).collect();
+                let hasher = Fixed::default();
+                let mut distinct: Vec<(u64, usize)> = Vec::new();
+                for (at, &k) in batch.iter().enumerate() {
+                    if !distinct.iter().any(|&(_, a)| batch[a] == k) {
+                        distinct.push((hasher.hash_one(k), at));
+                    }
+                }
+                let mut by_hash = distinct.clone();
+                by_hash.sort();
+                let mut found = std::collections::HashMap::new();
+                for &(_, at) in &by_hash {
+                    let k = batch[at];
+                    if let Some(v) = reference.as_mut().and_then(|r| r.get(&k).copied()) {
+                        found.insert(k, v);
+                    }
+                }
+                let missing: Vec<u64> = distinct
+                    .iter()
+                    .map(|&(_, at)| batch[at])
+                    .filter(|k| !found.contains_key(k))
+                    .collect();
+                for &k in &missing {
+                    let v = k.wrapping_mul(value);
+                    if let Some(r) = reference.as_mut() {
+                        r.put(k, v);
+                    }
+                    found.insert(k, v);
+                }
+                let expected: Vec<u64> = batch.iter().map(|k| found[k]).collect();
+                let got = cache.get_or_insert_many(&batch, |asked| {
+                    assert_eq!(asked, &missing[..], "batch asks: {}", context());
+                    asked.iter().map(|k| k.wrapping_mul(value)).collect()
+                });
+                assert_eq!(got, expected, "batch {batch:?}: {}", context());
+            }
+            95..=98 => {
+                let modulus = 2 + rng.below(3);
+                if let Some(r) = reference.as_mut() {
+                    let doomed: Vec<u64> =
+                        r.iter().filter(|(_, v)| *v % modulus == 0).map(|(k, _)| *k).collect();
+                    for k in doomed {
+                        r.pop(&k);
+                    }
+                }
+                cache.retain(|_, v| v % modulus != 0);
+            }
+            _ => {
+                cache.clear();
+                if let Some(r) = reference.as_mut() {
+                    r.clear();
+                }
+            }
+        }
+        let expected_len = reference.as_ref().map_or(0, |r| r.len());
+        assert_eq!(cache.len(), expected_len, "len: {}", context());
+        assert_eq!(cache.loads_in_flight(), 0, "flights: {}", context());
+        if step % 16 == 0 {
+            cache.check_invariants();
+            assert_recency_order(&cache, reference.as_ref(), &context());
+        }
+    }
+    cache.check_invariants();
+}
+
+#[test]
+fn the_newer_operations_are_exactly_lru_compositions() {
+    for (i, &capacity) in [0usize, 1, 2, 5, 16, 64].iter().enumerate() {
+        for keys in [4u64, 24, 200] {
+            api_differential(capacity, 10_000, keys, 0xA11CE + i as u64 * 17 + keys);
         }
     }
 }
