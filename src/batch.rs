@@ -164,10 +164,9 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
                 resume_unwind(panic)
             }
         };
-        let mut values = values.into_iter();
-        while !self.led.is_empty() {
-            let (at, flight) = self.led.remove(0);
-            let value = values.next().expect("one value per led key");
+        let mut led = std::mem::take(&mut self.led).into_iter();
+        for value in values {
+            let (at, flight) = led.next().expect("one value per led key");
             let hash = self.hashes[at];
             let finished = catch_unwind(AssertUnwindSafe(|| {
                 self.cache
@@ -178,6 +177,7 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
                 Ok(Err(never)) => match *never {},
                 Err(panic) => {
                     self.cache.abandon(hash, &flight, 0, true);
+                    self.led = led.collect();
                     self.give_up_all(true);
                     resume_unwind(panic)
                 }

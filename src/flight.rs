@@ -48,7 +48,7 @@ pub(crate) struct FlightSlot<K, V> {
 ///
 /// # Invariants
 /// One slot per key with a load in progress; none of those keys was cached
-/// when its load began.
+/// when its load began (a compute's key may have been: see `compute.rs`).
 pub(crate) struct Flights<K, V> {
     table: HashTable<FlightSlot<K, V>>,
 }
