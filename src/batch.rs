@@ -124,10 +124,9 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
             Wait::Value(value) => self.values[blocked.at] = Some(value),
             // Handed the lead: pass it on (or end the flight) rather than
             // hold a flight out of order; the next pass takes the key again.
-            Wait::Lead => {
-                self.cache
-                    .leave(self.hashes[blocked.at], &blocked.flight, blocked.id)
-            }
+            Wait::Lead => self
+                .cache
+                .leave(self.hashes[blocked.at], &blocked.flight, blocked.id),
             Wait::Failed(_) | Wait::Retry | Wait::TimedOut => {}
         }
     }
@@ -143,7 +142,10 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
     /// The keys to load, in the order of `keys`.
     fn to_load(&mut self) -> Vec<K> {
         self.led.sort_by_key(|(at, _)| *at);
-        self.led.iter().map(|(at, _)| self.keys[*at].clone()).collect()
+        self.led
+            .iter()
+            .map(|(at, _)| self.keys[*at].clone())
+            .collect()
     }
 
     /// Finishes the led flights with `load`'s outcome.

@@ -51,7 +51,13 @@ fn compute_keep_put_remove() {
     assert!(cache.is_empty());
     assert_eq!(cache.compute(1, |_| Compute::Remove), None);
     assert_eq!(cache.compute(1, add_one), Some(1));
-    assert_eq!(cache.compute(1, |v| { assert_eq!(v, Some(&1)); Compute::Keep }), Some(1));
+    assert_eq!(
+        cache.compute(1, |v| {
+            assert_eq!(v, Some(&1));
+            Compute::Keep
+        }),
+        Some(1)
+    );
     assert_eq!(cache.compute(1, |_| Compute::Remove), None);
     assert_eq!(cache.get(&1), None);
     // Capacity 0: returned, not stored.
@@ -84,7 +90,10 @@ fn compute_of_its_own_key_inside_f_panics_instead_of_hanging() {
     assert!(r.is_err());
     assert_eq!(cache.loads_in_flight(), 0);
     // Other keys are fine inside f.
-    assert_eq!(cache.compute(1, |_| Compute::Put(cache.compute(2, add_one).unwrap())), Some(1));
+    assert_eq!(
+        cache.compute(1, |_| Compute::Put(cache.compute(2, add_one).unwrap())),
+        Some(1)
+    );
 }
 
 /// A compute waits for a load of its key in flight, then runs on its value.
@@ -120,7 +129,10 @@ fn a_load_waits_for_a_compute_in_flight() {
         })
     });
     started.wait();
-    assert_eq!(cache.get_or_insert_with(1, || unreachable!("the compute's value is shared")), 42);
+    assert_eq!(
+        cache.get_or_insert_with(1, || unreachable!("the compute's value is shared")),
+        42
+    );
     assert_eq!(computer.join().unwrap(), Some(42));
     assert_eq!(cache.stats().loads, 0);
 }
@@ -184,10 +196,21 @@ fn borrowed_key_calls_hit_and_miss() {
         let cache: Cache<String, usize> = Cache::builder().capacity(16).shards(shards).build();
         assert_eq!(cache.get_or_insert_with_ref("abc", || 3), 3);
         assert_eq!(cache.get_or_insert_with_ref("abc", || unreachable!()), 3);
-        assert_eq!(cache.try_get_or_insert_with_ref("abc", || Err::<usize, ()>(())), Ok(3));
-        assert_eq!(*cache.try_get_or_insert_with_ref("x", || Err::<usize, _>(9)).unwrap_err(), 9);
+        assert_eq!(
+            cache.try_get_or_insert_with_ref("abc", || Err::<usize, ()>(())),
+            Ok(3)
+        );
+        assert_eq!(
+            *cache
+                .try_get_or_insert_with_ref("x", || Err::<usize, _>(9))
+                .unwrap_err(),
+            9
+        );
         assert_eq!(block_on(cache.get_or_insert_async_ref("y", async { 1 })), 1);
-        assert_eq!(block_on(cache.try_get_or_insert_async_ref("y", async { Err::<usize, ()>(()) })), Ok(1));
+        assert_eq!(
+            block_on(cache.try_get_or_insert_async_ref("y", async { Err::<usize, ()>(()) })),
+            Ok(1)
+        );
         let stats = cache.stats();
         assert_eq!((stats.hits, stats.misses, stats.loads), (3, 3, 2));
         cache.check_invariants();
@@ -243,8 +266,14 @@ fn optionally_none_is_shared_and_not_cached() {
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     assert!(cache.is_empty());
     assert_eq!(cache.optionally_get_or_insert_with(1, || Some(4)), Some(4));
-    assert_eq!(block_on(cache.optionally_get_or_insert_async(2, async { None })), None);
-    assert_eq!(block_on(cache.optionally_get_or_insert_async(1, async { None })), Some(4));
+    assert_eq!(
+        block_on(cache.optionally_get_or_insert_async(2, async { None })),
+        None
+    );
+    assert_eq!(
+        block_on(cache.optionally_get_or_insert_async(1, async { None })),
+        Some(4)
+    );
 }
 
 #[test]
@@ -261,7 +290,10 @@ fn batch_hits_loads_and_orders() {
     assert_eq!(cache.len(), 4);
     let got = cache.get_or_insert_many(&[1, 2], |_| unreachable!("all cached"));
     assert_eq!(got, ["1", "cached"]);
-    assert_eq!(cache.get_or_insert_many(&[], |_| unreachable!()), Vec::<String>::new());
+    assert_eq!(
+        cache.get_or_insert_many(&[], |_| unreachable!()),
+        Vec::<String>::new()
+    );
     assert_eq!(cache.stats().loads, 3);
     assert_eq!(cache.loads_in_flight(), 0);
     cache.check_invariants();
@@ -270,10 +302,15 @@ fn batch_hits_loads_and_orders() {
 #[test]
 fn batch_loader_with_a_wrong_count_panics_and_caches_nothing() {
     let cache: Cache<u64, u64> = Cache::new(100);
-    let r = catch_unwind(AssertUnwindSafe(|| cache.get_or_insert_many(&[1, 2, 3], |_| vec![1])));
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        cache.get_or_insert_many(&[1, 2, 3], |_| vec![1])
+    }));
     let message = r.unwrap_err();
     let message = message.downcast_ref::<String>().unwrap();
-    assert!(message.contains("returned 1 values for 3 keys"), "{message}");
+    assert!(
+        message.contains("returned 1 values for 3 keys"),
+        "{message}"
+    );
     assert!(cache.is_empty());
     assert_eq!(cache.loads_in_flight(), 0);
     let r = catch_unwind(AssertUnwindSafe(|| {
@@ -297,7 +334,9 @@ fn batch_loader_asking_for_its_own_key_panics() {
     assert!(r.is_err());
     assert_eq!(cache.loads_in_flight(), 0);
     // Other keys are fine.
-    let got = cache.get_or_insert_many(&[1], |keys| vec![cache.get_or_insert_with(3, || 3) + keys[0]]);
+    let got = cache.get_or_insert_many(&[1], |keys| {
+        vec![cache.get_or_insert_with(3, || 3) + keys[0]]
+    });
     assert_eq!(got, [4]);
 }
 
@@ -306,7 +345,8 @@ fn batch_loader_asking_for_its_own_key_panics() {
 #[test]
 fn overlapping_batches_load_each_key_once() {
     for round in 0..20u64 {
-        let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().capacity(1_000).shards(4).build());
+        let cache: Arc<Cache<u64, u64>> =
+            Arc::new(Cache::builder().capacity(1_000).shards(4).build());
         let loads: Arc<Vec<AtomicUsize>> = Arc::new((0..64).map(|_| AtomicUsize::new(0)).collect());
         let threads: Vec<_> = (0..8u64)
             .map(|t| {
@@ -348,7 +388,11 @@ fn overlapping_batches_load_each_key_once() {
 
 #[test]
 fn async_batches_on_tokio() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::new(1_000));
     let loads = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
@@ -379,7 +423,9 @@ fn async_batches_on_tokio() {
             tokio::time::sleep(Duration::from_secs(60)).await;
             vec![0, 0]
         });
-        assert!(tokio::time::timeout(Duration::from_millis(20), slow).await.is_err());
+        assert!(tokio::time::timeout(Duration::from_millis(20), slow)
+            .await
+            .is_err());
     });
     assert_eq!(cache.loads_in_flight(), 0);
     assert_eq!(cache.get_or_insert_with(100, || 7), 7);
@@ -420,5 +466,8 @@ fn retain_judges_a_rewritten_entry_again() {
     });
     assert_eq!(cache.get(&1), Some(10), "the rewritten entry was kept");
     assert_eq!(cache.get(&2), None);
-    assert!(calls.contains(&(1, 10)), "asked again about the new value: {calls:?}");
+    assert!(
+        calls.contains(&(1, 10)),
+        "asked again about the new value: {calls:?}"
+    );
 }

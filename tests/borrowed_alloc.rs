@@ -55,7 +55,11 @@ fn a_borrowed_key_hit_allocates_nothing() {
         }
         let after = ALLOCATIONS.load(Ordering::SeqCst);
         assert_eq!(sum, 2 * 10 * (0..100).sum::<u64>());
-        assert_eq!(after - before, 0, "{shards} shards: allocations on 2,000 hits");
+        assert_eq!(
+            after - before,
+            0,
+            "{shards} shards: allocations on 2,000 hits"
+        );
         // A miss owns its key: at least that allocation.
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         cache.get_or_insert_with_ref("new", || 1);

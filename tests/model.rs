@@ -317,7 +317,8 @@ fn api_differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
         let key = rng.below(keys);
         let op = rng.below(100);
         let value = rng.next();
-        let context = || format!("api: capacity {capacity}, seed {seed}, step {step}, op {op}, key {key}");
+        let context =
+            || format!("api: capacity {capacity}, seed {seed}, step {step}, op {op}, key {key}");
         match op {
             0..=19 => {
                 let expected = reference.as_mut().and_then(|r| r.get(&key).copied());
@@ -372,7 +373,12 @@ fn api_differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
                     },
                     None => value,
                 };
-                assert_eq!(cache.get_or_insert_with_ref(&key, || value), expected, "ref: {}", context());
+                assert_eq!(
+                    cache.get_or_insert_with_ref(&key, || value),
+                    expected,
+                    "ref: {}",
+                    context()
+                );
             }
             70..=79 => {
                 let finds = rng.below(2) == 0;
@@ -431,8 +437,11 @@ fn api_differential(capacity: usize, steps: usize, keys: u64, seed: u64) {
             95..=98 => {
                 let modulus = 2 + rng.below(3);
                 if let Some(r) = reference.as_mut() {
-                    let doomed: Vec<u64> =
-                        r.iter().filter(|(_, v)| *v % modulus == 0).map(|(k, _)| *k).collect();
+                    let doomed: Vec<u64> = r
+                        .iter()
+                        .filter(|(_, v)| *v % modulus == 0)
+                        .map(|(k, _)| *k)
+                        .collect();
                     for k in doomed {
                         r.pop(&k);
                     }
