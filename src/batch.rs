@@ -140,7 +140,7 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
     }
 
     /// The keys to load, in the order of `keys`.
-    fn to_load(&mut self) -> Vec<K> {
+    fn keys_to_load(&mut self) -> Vec<K> {
         self.led.sort_by_key(|(at, _)| *at);
         self.led
             .iter()
@@ -293,7 +293,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             batch.waited(&blocked, wait);
         }
         if !batch.led.is_empty() {
-            let missing = batch.to_load();
+            let missing = batch.keys_to_load();
             let started = Instant::now();
             let loaded = catch_unwind(AssertUnwindSafe(|| {
                 let _scopes: Vec<LoadingScope> = batch
@@ -351,7 +351,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             batch.waited(&blocked, wait);
         }
         if !batch.led.is_empty() {
-            let missing = batch.to_load();
+            let missing = batch.keys_to_load();
             let started = Instant::now();
             let flights: Vec<Arc<Flight<V>>> =
                 batch.led.iter().map(|(_, flight)| flight.clone()).collect();
