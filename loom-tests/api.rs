@@ -140,7 +140,10 @@ fn batch_vs_a_loader_that_needs_its_key() {
             for &k in missing {
                 loads[k as usize].fetch_add(1, Ordering::SeqCst);
             }
-            missing.iter().map(|&k| if k == lo { 10 } else { 20 }).collect()
+            missing
+                .iter()
+                .map(|&k| if k == lo { 10 } else { 20 })
+                .collect()
         });
         let theirs = loader.join().unwrap();
         assert_eq!(got[1], theirs, "one value for hi");
