@@ -371,11 +371,11 @@ impl<V> Flight<V> {
             match deadline {
                 None => state = self.cond.wait(state),
                 Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Wait::TimedOut;
+                    let timed_out;
+                    (state, timed_out) = self.cond.wait_until(state, deadline);
+                    if timed_out {
+                        return Self::check(&state, id).unwrap_or(Wait::TimedOut);
                     }
-                    state = self.cond.wait_timeout(state, deadline - now).0;
                 }
             }
         }

@@ -21,7 +21,7 @@ mod imp {
     pub(crate) use std::sync::Arc;
     use std::sync::PoisonError;
     pub(crate) use std::thread_local;
-    use std::time::Duration;
+    use std::time::Instant;
 
     /// This thread's stripe among `count` (a power of two) stripes of a
     /// striped counter: threads take consecutive numbers the first time
@@ -109,15 +109,20 @@ mod imp {
             self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
         }
 
-        /// Waits at most `timeout`; the flag says whether it timed out.
-        pub(crate) fn wait_timeout<'a, T>(
+        /// Waits until notified or until `deadline`; the flag says whether
+        /// the deadline passed (at once if it already has).
+        pub(crate) fn wait_until<'a, T>(
             &self,
             guard: MutexGuard<'a, T>,
-            timeout: Duration,
+            deadline: Instant,
         ) -> (MutexGuard<'a, T>, bool) {
+            let now = Instant::now();
+            if now >= deadline {
+                return (guard, true);
+            }
             let (guard, result) = self
                 .0
-                .wait_timeout(guard, timeout)
+                .wait_timeout(guard, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner);
             (guard, result.timed_out())
         }
@@ -133,7 +138,8 @@ mod imp {
     pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread_local;
-    use std::time::Duration;
+    use std::ops::{Deref, DerefMut};
+    use std::time::Instant;
 
     /// Under loom every thread uses stripe 0: the counters stay exact (they
     /// are atomic) and the models stay small.
@@ -148,7 +154,26 @@ mod imp {
     #[derive(Debug)]
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
-    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    /// loom's guard and the mutex it came from, so that a timed wait can
+    /// release the lock and take it again (loom's guard does not say which
+    /// mutex it holds).
+    pub(crate) struct MutexGuard<'a, T> {
+        mutex: &'a Mutex<T>,
+        guard: loom::sync::MutexGuard<'a, T>,
+    }
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.guard
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.guard
+        }
+    }
 
     impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Self {
@@ -156,17 +181,20 @@ mod imp {
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0
+            let guard = self
+                .0
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            MutexGuard { mutex: self, guard }
         }
 
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            match self.0.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            }
+            let guard = match self.0.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            };
+            Some(MutexGuard { mutex: self, guard })
         }
     }
 
@@ -195,35 +223,82 @@ mod imp {
         }
     }
 
-    /// loom's condition variable; `wait_timeout` never times out under loom.
+    /// loom's condition variable, plus timed waits that can time out.
+    ///
+    /// loom has no clock (its own `wait_timeout` never times out), so a
+    /// timed wait parks on a `loom::sync::Notify` of its own, registered
+    /// here under the caller's mutex. `notify_all` takes the registered
+    /// waiters and notifies each; loom may also wake a `Notify` spuriously,
+    /// once, and it explores both branches: that spurious wake-up is the
+    /// timeout. So every timed wait is explored both woken and timed out,
+    /// the timeout landing anywhere before the notification (the waiter
+    /// takes the mutex again after it, which lets the other threads run
+    /// first). A woken branch that is never notified is a deadlock, as a
+    /// lost wake-up of an untimed wait is.
     #[derive(Debug)]
-    pub(crate) struct Condvar(loom::sync::Condvar);
+    pub(crate) struct Condvar {
+        inner: loom::sync::Condvar,
+        /// Timed waiters not yet notified. A std mutex: loom runs one
+        /// thread at a time and nothing inside it is a loom operation.
+        timed: std::sync::Mutex<Vec<std::sync::Arc<loom::sync::Notify>>>,
+    }
 
     impl Condvar {
         pub(crate) fn new() -> Self {
-            Self(loom::sync::Condvar::new())
+            Self {
+                inner: loom::sync::Condvar::new(),
+                timed: std::sync::Mutex::new(Vec::new()),
+            }
         }
 
-        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            self.0
-                .wait(guard)
+        fn timed(&self) -> std::sync::MutexGuard<'_, Vec<std::sync::Arc<loom::sync::Notify>>> {
+            self.timed
+                .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
-        pub(crate) fn wait_timeout<'a, T>(
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            let MutexGuard { mutex, guard } = guard;
+            let guard = self
+                .inner
+                .wait(guard)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            MutexGuard { mutex, guard }
+        }
+
+        /// Waits until notified or "until `deadline`": a deadline that has
+        /// passed on the real clock times out at once (as on std); any other
+        /// deadline is explored both ways (see the type's docs).
+        pub(crate) fn wait_until<'a, T>(
             &self,
             guard: MutexGuard<'a, T>,
-            timeout: Duration,
+            deadline: Instant,
         ) -> (MutexGuard<'a, T>, bool) {
-            let (guard, result) = self
-                .0
-                .wait_timeout(guard, timeout)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            (guard, result.timed_out())
+            if Instant::now() >= deadline {
+                return (guard, true);
+            }
+            let parked = std::sync::Arc::new(loom::sync::Notify::new());
+            self.timed().push(parked.clone());
+            let MutexGuard { mutex, guard } = guard;
+            drop(guard);
+            parked.wait();
+            // Still registered: nobody notified it, so it timed out.
+            let timed_out = {
+                let mut timed = self.timed();
+                let at = timed
+                    .iter()
+                    .position(|p| std::sync::Arc::ptr_eq(p, &parked));
+                at.map(|at| timed.swap_remove(at)).is_some()
+            };
+            (mutex.lock(), timed_out)
         }
 
         pub(crate) fn notify_all(&self) {
-            self.0.notify_all();
+            self.inner.notify_all();
+            let timed = std::mem::take(&mut *self.timed());
+            for parked in timed {
+                parked.notify();
+            }
         }
     }
 }
