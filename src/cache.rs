@@ -528,6 +528,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         self.shards.iter().map(|s| s.read().policy_bytes()).sum()
     }
 
+    /// W-TinyLFU's window decision, per-mille: `(published, tuner's)`, the
+    /// value the shards apply and the shared tuner's current choice; `None`
+    /// under LRU or at capacity 0. They agree whenever no lookup or resize
+    /// is in progress. Test support, behind the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    pub fn window_decision(&self) -> Option<(u32, u32)> {
+        self.shards.first()?.read().window_decision()
+    }
+
     /// The number of loads in flight. Test support, behind the
     /// `test-hooks` feature.
     #[cfg(feature = "test-hooks")]

@@ -367,6 +367,12 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         self.flights.validate(hash_of);
     }
 
+    /// W-TinyLFU's published window decision and the tuner's own (tests).
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub(crate) fn window_decision(&self) -> Option<(u32, u32)> {
+        self.policy.window_decision()
+    }
+
     /// Heap bytes of the policy's own state (the W-TinyLFU sketch).
     #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn policy_bytes(&self) -> usize {

@@ -352,6 +352,22 @@ impl PolicyState {
     }
 
     #[cfg(any(test, feature = "test-hooks"))]
+    /// W-TinyLFU's published window decision and the tuner's own, per-mille
+    /// (tests).
+    pub(crate) fn window_decision(&self) -> Option<(u32, u32)> {
+        match self {
+            PolicyState::TinyLfu {
+                shared: Some(shared),
+                ..
+            } => {
+                let tuner = shared.tuner.lock();
+                Some((shared.fraction.load(Ordering::Relaxed), tuner.fraction()))
+            }
+            _ => None,
+        }
+    }
+
+    #[cfg(any(test, feature = "test-hooks"))]
     /// Heap bytes of policy state beyond the arena (the sketch).
     pub(crate) fn heap_bytes(&self) -> usize {
         match self {
