@@ -359,3 +359,105 @@ fn capacity_zero_coalesces() {
         assert_eq!((stats.loads, stats.coalesced), (1, 1));
     });
 }
+
+/// 8. A waiter that times out leaves the queue, so it is never handed a
+///    load after it left, and a result that arrived meanwhile is preferred
+///    to the timeout. The leader fails (panics) once the timed waiter and
+///    then a patient one have registered: the timed waiter, if it still
+///    waits, runs its loader; if it timed out, the patient one does. Every
+///    timed wait is explored both woken and timed out (`src/sync.rs`).
+#[test]
+fn timed_out_waiter_then_leader_panics() {
+    common::model(2, || {
+        let cache = Arc::new(common::cache(4));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let timed = {
+            let (c, r) = (cache.clone(), ran.clone());
+            move || {
+                c.get_or_insert_with_timeout(1, std::time::Duration::from_secs(3600), || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    20
+                })
+            }
+        };
+        let patient = {
+            let (c, r) = (cache.clone(), ran.clone());
+            move || {
+                c.get_or_insert_with(1, || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    30
+                })
+            }
+        };
+        let mut threads = (None, None);
+        let led = catch_unwind(AssertUnwindSafe(|| {
+            cache.get_or_insert_with(1, || {
+                threads.0 = Some(thread::spawn(timed));
+                while cache.stats().misses < 2 {
+                    thread::yield_now();
+                }
+                threads.1 = Some(thread::spawn(patient));
+                while cache.stats().misses < 3 {
+                    thread::yield_now();
+                }
+                panic!("loader")
+            })
+        }));
+        assert!(led.is_err(), "the leader's caller got its panic");
+        let timed = threads.0.unwrap().join().unwrap();
+        let patient = threads.1.unwrap().join().unwrap();
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            1,
+            "one loader ran after the panic"
+        );
+        match timed {
+            // It led (before timing out) or was served the patient's value.
+            Ok(v) => assert_eq!(v, patient),
+            // It timed out and left: the patient caller loaded.
+            Err(shardcache::Timeout) => assert_eq!(patient, 30),
+        }
+        let stats = cache.stats();
+        assert_eq!((stats.loads, stats.load_failures), (1, 1));
+        assert_eq!(cache.loads_in_flight(), 0);
+        assert_eq!(cache.peek(&1), Some(patient));
+        cache.check_invariants();
+    });
+}
+
+/// 8b. A timed waiter racing the completion of the load it waits for:
+///     it gets the value or a timeout, and a waiter that returns a timeout
+///     was no longer queued when the load completed (it is not counted as
+///     served, `coalesced`). A waiter that timed out and left may still
+///     find the value that arrived meanwhile, and return it.
+#[test]
+fn timed_out_waiter_then_completion() {
+    common::model(3, || {
+        let cache = Arc::new(common::cache(4));
+        let c = cache.clone();
+        let mut timed = None;
+        let loaded = cache.get_or_insert_with(1, || {
+            timed = Some(thread::spawn(move || {
+                c.get_or_insert_with_timeout(1, std::time::Duration::from_secs(3600), || 20)
+            }));
+            // Finish only once the timed caller waits on this load.
+            while cache.stats().misses < 2 {
+                thread::yield_now();
+            }
+            10
+        });
+        assert_eq!(loaded, 10);
+        let timed = timed.unwrap().join().unwrap();
+        assert!(
+            matches!(timed, Ok(10) | Err(shardcache::Timeout)),
+            "{timed:?}"
+        );
+        let stats = cache.stats();
+        assert_eq!(stats.loads, 1);
+        if timed.is_err() {
+            assert_eq!(stats.coalesced, 0, "a waiter that timed out was not served");
+        }
+        assert_eq!(cache.loads_in_flight(), 0);
+        assert_eq!(cache.peek(&1), Some(10));
+    });
+}
