@@ -37,11 +37,15 @@ pub fn weighted_cache(capacity: u64) -> Cache<u64, u64, Fixed> {
 /// Runs the model of the calling test (named after it) with a bound on
 /// preemptions; see [`model_named`].
 pub fn model(bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let name = std::thread::current()
+    model_named(&test_name(), bound, f);
+}
+
+/// The running test's name (the harness names its thread after it).
+fn test_name() -> String {
+    std::thread::current()
         .name()
         .unwrap_or("unnamed model")
-        .to_string();
-    model_named(&name, bound, f);
+        .to_string()
 }
 
 /// The last panic of the model being checked: its message and location.
@@ -68,11 +72,14 @@ fn report(text: &str) {
 /// that schedule alone with loom's log (`LOOM_LOG=trace`, `LOOM_LOCATION`)
 /// printed, and says how to replay it by hand. A deadlock (or any other
 /// failure raised inside loom's scheduler) aborts the process instead of
-/// unwinding, so there is no second run: the panic hook prints the name and
-/// loom's message, and how to record and replay the schedule.
-/// `SHARDCACHE_LOOM_REPLAY=0` skips the replay (the mutation check does).
+/// unwinding: the panic hook prints the name and loom's message, then runs
+/// this test twice more in child processes, to record the failing schedule
+/// and to replay it with loom's log, before the process aborts.
+/// `SHARDCACHE_LOOM_REPLAY=0` skips the replays (the mutation check does).
 pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let hook_name = name.to_string();
+    let test = test_name();
+    let replayed = std::sync::atomic::AtomicBool::new(false);
     std::panic::set_hook(Box::new(move |info| {
         let message = info
             .payload()
@@ -90,12 +97,18 @@ pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stati
             let file = l.file().replace('\\', "/");
             file.contains("/loom-") || file.contains("/loom/src/")
         });
-        if in_loom {
+        if in_loom && !replayed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             report(&format!(
-                "\nloom model `{hook_name}` FAILED inside loom (the process may abort): {text}\n\
-                 To record the failing schedule and replay it with loom's log:\n  {}\n",
-                replay_help(&hook_name)
+                "\nloom model `{hook_name}` FAILED inside loom (the process aborts): {text}\n"
             ));
+            if replays() {
+                replay_in_children(&hook_name, &test);
+            } else if std::env::var_os("SHARDCACHE_LOOM_CHILD").is_none() {
+                report(&format!(
+                    "To record the failing schedule and replay it with loom's log:\n  {}\n",
+                    replay_help(&hook_name)
+                ));
+            }
         }
         if let Ok(mut last) = LAST_PANIC.lock() {
             *last = Some(text);
@@ -112,9 +125,7 @@ pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stati
             "\nloom model `{name}` FAILED: {}\n",
             last.as_deref().unwrap_or("(no panic message)")
         ));
-        if std::env::var("SHARDCACHE_LOOM_REPLAY").as_deref() != Ok("0")
-            && std::env::var_os("LOOM_CHECKPOINT_FILE").is_none()
-        {
+        if replays() {
             replay(name, bound, f);
         } else {
             report(&format!(
@@ -126,6 +137,119 @@ pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stati
         resume_unwind(panic);
     }
     let _ = std::panic::take_hook();
+}
+
+/// Whether a failure is recorded and replayed (not when the caller records
+/// or replays it already, nor in the mutation check).
+fn replays() -> bool {
+    std::env::var("SHARDCACHE_LOOM_REPLAY").as_deref() != Ok("0")
+        && std::env::var_os("LOOM_CHECKPOINT_FILE").is_none()
+}
+
+/// After a failure that aborts: runs `test` again in a child process that
+/// records each schedule in a checkpoint file (it fails at the same
+/// schedule, which the file then holds), then in one that replays it with
+/// loom's log.
+fn replay_in_children(name: &str, test: &str) {
+    let path = checkpoint_path(name);
+    let _ = std::fs::remove_file(&path);
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let run = |log: bool| {
+        let mut child = std::process::Command::new(&exe);
+        child
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env("LOOM_CHECKPOINT_FILE", &path)
+            .env("SHARDCACHE_LOOM_REPLAY", "0")
+            .env("SHARDCACHE_LOOM_CHILD", "1");
+        if log {
+            // The log goes to the child's stdout (`--nocapture`).
+            child.env("LOOM_LOG", "trace").env("LOOM_LOCATION", "1");
+        } else {
+            child
+                .env("LOOM_CHECKPOINT_INTERVAL", "1")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        child.status()
+    };
+    report(&format!(
+        "Recording the failing schedule in {} (a child process) ...\n",
+        path.display()
+    ));
+    let _ = run(false);
+    match std::fs::read_to_string(&path) {
+        Ok(schedule) => report(&format!("{}\n", summarize(&schedule))),
+        Err(_) => return,
+    }
+    report(&format!(
+        "Replaying it with loom's log (LOOM_LOG=trace, LOOM_LOCATION=1):\n\
+         --- `{name}`: loom log of the failing schedule ---\n"
+    ));
+    let _ = run(true);
+    report(&format!(
+        "--- end of `{name}`'s log ---\nTo replay it by hand:\n  {}\n",
+        replay_help(name)
+    ));
+}
+
+/// loom's recorded schedule (a checkpoint file, JSON), readably: the thread
+/// loom ran at each of its scheduling choices, run-length encoded, and the
+/// spurious wake-ups (a timed wait's timeout) it chose. The schedule goes
+/// up to loom's last choice; after it the running thread keeps running.
+fn summarize(checkpoint: &str) -> String {
+    const MARKERS: [&str; 3] = ["{\"Schedule\":", "{\"Spurious\":", "{\"Load\":"];
+    const THREADS: &str = "\"threads\":[";
+    let mut steps: Vec<String> = Vec::new();
+    let mut rest = checkpoint;
+    while let Some((at, marker)) = MARKERS
+        .iter()
+        .filter_map(|m| rest.find(m).map(|at| (at, *m)))
+        .min()
+    {
+        rest = &rest[at + marker.len()..];
+        let step = if marker == MARKERS[1] {
+            if rest.starts_with("{\"spur\":true") {
+                "timeout".to_string()
+            } else {
+                "woken".to_string()
+            }
+        } else if marker == MARKERS[2] {
+            "atomic-load".to_string()
+        } else {
+            let threads = rest
+                .find(THREADS)
+                .map(|i| &rest[i + THREADS.len()..])
+                .and_then(|t| t.find(']').map(|end| &t[..end]));
+            match threads.and_then(|t| t.split(',').position(|s| s.trim() == "\"Active\"")) {
+                Some(thread) => format!("t{thread}"),
+                None => continue,
+            }
+        };
+        steps.push(step);
+    }
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for step in steps {
+        match runs.last_mut() {
+            Some((last, count)) if *last == step => *count += 1,
+            _ => runs.push((step, 1)),
+        }
+    }
+    let runs: Vec<String> = runs
+        .into_iter()
+        .map(|(step, count)| {
+            if count == 1 {
+                step
+            } else {
+                format!("{step}x{count}")
+            }
+        })
+        .collect();
+    format!(
+        "loom's failing schedule (the thread run at each scheduling choice, t0 the model's own):\n  {}",
+        runs.join(" ")
+    )
 }
 
 /// One loom run of `f`: the LOOM_* environment as `loom::model` reads it,
@@ -214,9 +338,7 @@ fn replay(name: &str, bound: usize, f: std::sync::Arc<impl Fn() + Sync + Send + 
         return;
     }
     if let Ok(schedule) = std::fs::read_to_string(&path) {
-        report(&format!(
-            "loom's failing schedule (its checkpoint):\n{schedule}\n"
-        ));
+        report(&format!("{}\n", summarize(&schedule)));
     }
     report(&format!(
         "Replaying it with loom's log (LOOM_LOG=trace, LOOM_LOCATION=1):\n\
