@@ -135,6 +135,12 @@ elif command == "apply":
 PY
 mutants() { python3 "$HELPER" "$@"; }
 
+echo "=== checking that every mutant applies exactly once"
+mutants check "$MUTANTS_FILE" "$ROOT"
+if [ "${1:-}" = "--check" ]; then
+    exit 0
+fi
+
 # A scratch copy of the crate (tracked and new files, no target/), so an
 # interrupted run never leaves a mutant behind in the real tree.
 rm -rf "$TREE" "$PRISTINE"
@@ -148,12 +154,6 @@ fi
 if [ ! -d "$PLAIN_TARGET" ] && [ -d "$ROOT/target/debug" ]; then
     mkdir -p "$PLAIN_TARGET"
     cp -a "$ROOT/target/debug" "$PLAIN_TARGET/debug"
-fi
-
-echo "=== checking that every mutant applies exactly once"
-mutants check "$MUTANTS_FILE" "$PRISTINE"
-if [ "${1:-}" = "--check" ]; then
-    exit 0
 fi
 
 if [ $# -gt 0 ]; then
