@@ -35,8 +35,9 @@ PLAIN_TARGET="$WORK/target-plain"
 PLAIN_TIMEOUT="${MUTANTS_PLAIN_TIMEOUT:-120}"
 LOOM_TIMEOUT="${MUTANTS_LOOM_TIMEOUT:-1800}"
 # The plain tests' column: the integration tests of the protocols the
-# mutants touch (single-flight, async, policies), in debug, with a timeout.
-PLAIN_TARGETS=(single_flight async_flight policies)
+# mutants touch (single-flight, async, policies, the newer operations), in
+# debug, with a timeout.
+PLAIN_TARGETS=(single_flight async_flight policies api)
 export CARGO_TERM_COLOR=never
 
 HELPER="$WORK/mutants.py"
