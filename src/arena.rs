@@ -109,7 +109,17 @@ pub(crate) struct Arena<K, V> {
 
 /// What `Arena::take_all` hands back: the old slots, to be dropped by the
 /// caller once it has released the shard lock.
-pub(crate) struct Drained<K, V>(#[allow(dead_code)] Vec<Slot<K, V>>);
+pub(crate) struct Drained<K, V>(Vec<Slot<K, V>>);
+
+impl<K, V> Drained<K, V> {
+    /// The drained entries (for the removal listener).
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (K, V)> {
+        self.0.into_iter().filter_map(|slot| match slot {
+            Slot::Occupied(node) => Some((node.key, node.value)),
+            Slot::Vacant(_) => None,
+        })
+    }
+}
 
 #[inline]
 fn link(index: u32) -> NonZeroU32 {
@@ -165,8 +175,8 @@ impl<K, V> Arena<K, V> {
         self.len
     }
 
-    /// Bytes of heap the slots reserve.
-    #[cfg(test)]
+    /// The number of slots reserved.
+    #[inline]
     pub(crate) fn slot_capacity(&self) -> usize {
         self.slots.capacity()
     }

@@ -7,6 +7,8 @@ use std::hash::{BuildHasher, Hash};
 
 use crate::arena::MAX_NODES;
 use crate::cache::{share, Cache, Weigher};
+use crate::expiry::{self, Expiration};
+use crate::listener::Listener;
 use crate::policy::Policy;
 use ahash::RandomState;
 
@@ -54,6 +56,10 @@ pub struct CacheBuilder<K, V, S = RandomState> {
     policy: Policy,
     /// The name and slow-load threshold (`observe.rs`).
     pub(crate) observer: crate::observe::Observer,
+    /// `time_to_live`, `time_to_idle`, `expiry`, `clock` (set in `expiry.rs`).
+    pub(crate) expiration: expiry::Settings<K, V>,
+    /// `removal_listener` (set in `listener.rs`).
+    pub(crate) listener: Option<Listener<K, V>>,
 }
 
 /// Why a [`CacheBuilder`] configuration cannot work. Its message names the
@@ -94,6 +100,10 @@ pub enum BuildError {
         /// The shard count.
         shards: usize,
     },
+    /// `time_to_live` was zero: every entry would be expired at birth.
+    ZeroTimeToLive,
+    /// `time_to_idle` was zero: every entry would be expired at birth.
+    ZeroTimeToIdle,
 }
 
 impl fmt::Display for BuildError {
@@ -116,6 +126,14 @@ impl fmt::Display for BuildError {
                 f,
                 "shardcache: `capacity` {capacity} over {shards} shard(s) puts more than \
                  {MAX_NODES} entries in a shard; raise `shards`"
+            ),
+            BuildError::ZeroTimeToLive => f.write_str(
+                "shardcache: `time_to_live` is zero: every entry would expire at once; \
+                 leave it unset for no limit",
+            ),
+            BuildError::ZeroTimeToIdle => f.write_str(
+                "shardcache: `time_to_idle` is zero: every entry would expire at once; \
+                 leave it unset for no limit",
             ),
         }
     }
@@ -175,6 +193,8 @@ impl<K: Hash + Eq, V: Clone> CacheBuilder<K, V, RandomState> {
             weigher: None,
             policy: Policy::default(),
             observer: Default::default(),
+            expiration: expiry::Settings::default(),
+            listener: None,
         }
     }
 }
@@ -186,6 +206,9 @@ impl<K, V, S> fmt::Debug for CacheBuilder<K, V, S> {
             .field("shards", &self.shards)
             .field("weigher", &self.weigher.is_some())
             .field("policy", &self.policy)
+            .field("time_to_live", &self.expiration.ttl)
+            .field("time_to_idle", &self.expiration.tti)
+            .field("listener", &self.listener.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -269,6 +292,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             weigher: self.weigher,
             policy: self.policy,
             observer: self.observer,
+            expiration: self.expiration,
+            listener: self.listener,
         }
     }
 
@@ -333,6 +358,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
         if self.weigher.is_none() && share(capacity, shards, 0) > MAX_NODES as u64 {
             return Err(BuildError::ShardTooLarge { capacity, shards });
         }
+        self.expiration.check()?;
         Ok(Cache::with_settings(
             capacity,
             shards,
@@ -340,6 +366,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             self.hasher,
             self.weigher,
             self.observer,
+            Expiration::new(self.expiration),
+            self.listener,
         ))
     }
 

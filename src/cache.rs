@@ -10,12 +10,14 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
 
 use ahash::RandomState;
 use crossbeam_utils::CachePadded;
 
+use crate::expiry::{nanos, Expiration, Stamp};
+use crate::listener::{Listener, Outbox, RemovalCause};
 use crate::policy::{Policy, PolicyState};
-use crate::removed::Removed;
 use crate::shard::Shard;
 use crate::stats::{CacheInfo, ReadCounters, Stats};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -90,6 +92,15 @@ pub struct Cache<K, V, S = RandomState> {
     read_counters: ReadCounters,
     /// The name and slow-load threshold (`observe.rs`).
     observer: crate::observe::Observer,
+    /// Whether any shard keeps timers, so that operations read the clock:
+    /// set at build time when expiry is configured, or by the first
+    /// `insert_with_ttl`. Relaxed: a reader that misses the change reads
+    /// no clock, and its shard then uses the time of its latest write.
+    expiring: std::sync::atomic::AtomicBool,
+    /// The expiry settings and the clock.
+    expiration: Arc<Expiration<K, V>>,
+    /// Hears every entry that leaves the cache (`listener.rs`).
+    listener: Option<Listener<K, V>>,
 }
 
 impl<K, V, S> Cache<K, V, S> {
@@ -109,14 +120,20 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         hasher: S,
         weigher: Option<Weigher<K, V>>,
         observer: crate::observe::Observer,
+        expiration: Expiration<K, V>,
+        listener: Option<Listener<K, V>>,
     ) -> Self {
+        let expiration = Arc::new(expiration);
         let hasher = Arc::new(hasher);
         let budgets: Vec<u64> = (0..shards).map(|i| share(capacity, shards, i)).collect();
         let shards: Box<[_]> = PolicyState::for_shards(policy, capacity, &budgets)
             .into_iter()
             .zip(&budgets)
             .map(|(policy, &budget)| {
-                let shard = Shard::new(budget, weigher.is_some(), policy, hasher.clone());
+                let mut shard = Shard::new(budget, weigher.is_some(), policy, hasher.clone());
+                if expiration.configured {
+                    shard.enable_expiry(&expiration);
+                }
                 CachePadded::new(RwLock::new(shard))
             })
             .collect();
@@ -130,7 +147,37 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             reads_shared,
             read_counters: ReadCounters::new(),
             observer,
+            expiring: std::sync::atomic::AtomicBool::new(expiration.configured),
+            expiration,
+            listener,
         }
+    }
+
+    /// The time for an operation, read before it takes a lock (the clock
+    /// may be user code): nanoseconds since the cache's epoch, or 0 (not
+    /// read) for a cache that does not expire entries.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        if self.expiring.load(std::sync::atomic::Ordering::Relaxed) {
+            self.expiration.now()
+        } else {
+            0
+        }
+    }
+
+    /// A new, empty outbox for what an operation removes.
+    #[inline]
+    pub(crate) fn outbox(&self) -> Outbox<'_, K, V> {
+        Outbox::new(self.listener.as_ref())
+    }
+
+    /// After a read-locked miss: if the shard has expired entries to
+    /// reclaim, take its write lock and do a bounded amount of that work.
+    #[cold]
+    fn maintain_after_miss(&self, hash: u64, now: u64) {
+        let mut outbox = self.outbox();
+        self.shard(hash).maintain(now, 32, &mut outbox.removed);
+        outbox.deliver();
     }
 
     #[inline]
@@ -201,16 +248,24 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
+        let now = self.now();
         if self.reads_shared {
-            let found = self.shard_read(hash).get_shared(hash, key);
+            let shard = self.shard_read(hash);
+            let found = shard.get_shared(hash, key, now);
             if found.is_some() {
+                drop(shard);
                 self.read_counters.hit();
             } else {
+                let work = shard.has_expiry_work(now);
+                drop(shard);
                 self.read_counters.miss();
+                if work {
+                    self.maintain_after_miss(hash, now);
+                }
             }
             found
         } else {
-            self.get_exclusive(hash, key)
+            self.get_exclusive(hash, key, now)
         }
     }
 
@@ -226,7 +281,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if !self.reads_shared {
             return None;
         }
-        let found = self.shard_read(hash).get_shared(hash, key)?;
+        let now = self.now();
+        let found = self.shard_read(hash).get_shared(hash, key, now)?;
         self.read_counters.hit();
         Some(found)
     }
@@ -235,12 +291,17 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// line, so that the read-locked path inlined into callers stays small
     /// (no register spills for the bigger path it does not take).
     #[inline(never)]
-    fn get_exclusive<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    fn get_exclusive<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
     where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
-        self.shard(hash).get(hash, key, true)
+        let mut outbox = self.outbox();
+        let found = self
+            .shard(hash)
+            .get(hash, key, true, now, &mut outbox.removed);
+        outbox.deliver();
+        found
     }
 
     /// Returns a clone of the value for `key` without marking it used and
@@ -261,7 +322,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
-        self.shard_read(hash).peek(hash, key)
+        let now = self.now();
+        self.shard_read(hash).peek(hash, key, now)
     }
 
     /// Whether `key` is cached. Does not mark it used or count.
@@ -278,7 +340,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
-        self.shard_read(hash).contains(hash, key)
+        let now = self.now();
+        self.shard_read(hash).contains(hash, key, now)
     }
 
     /// Stores `value` under `key` as the most recently used entry, evicting
@@ -300,14 +363,78 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V> {
+        let stamp = Stamp::at(self.now());
+        self.insert_stamped(key, value, stamp)
+    }
+
+    /// [`insert`](Self::insert), for an entry that expires `ttl` after
+    /// this write, whatever the cache's `time_to_live` and
+    /// [`Expiry`](crate::Expiry) say (`time_to_idle`, if set, may end it
+    /// sooner; reads never extend it past `ttl`). Works on any cache: the
+    /// first call on a cache built without expiry gives the key's shard
+    /// its timers (16 bytes per entry slot from then on). A later plain
+    /// `insert` of the key times it by the cache's settings again.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = shardcache::Cache::new(10);
+    /// cache.insert_with_ttl("session", 7, Duration::from_secs(5));
+    /// assert_eq!(cache.get("session"), Some(7)); // gone in 5 s
+    /// ```
+    pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Option<V> {
+        if !self.expiring.load(std::sync::atomic::Ordering::Relaxed) {
+            self.expiring
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let stamp = Stamp {
+            now: self.expiration.now(),
+            ttl: Some(nanos(ttl)),
+        };
+        self.insert_stamped(key, value, stamp)
+    }
+
+    #[inline]
+    fn insert_stamped(&self, key: K, value: V, stamp: Stamp) -> Option<V> {
         let hash = self.hash(&key);
         let weight = self.weigh(&key, &value);
         // Declared before the guard: dropped after it, even by a panic.
         let mut incoming = Some((key, value));
-        let mut removed = Removed::new();
-        self.shard(hash)
-            .insert(hash, &mut incoming, weight, &mut removed);
-        removed.take_replaced()
+        let mut outbox = self.outbox();
+        {
+            let mut shard = self.shard(hash);
+            if stamp.ttl.is_some() {
+                shard.enable_expiry(&self.expiration);
+            }
+            shard.insert(hash, &mut incoming, weight, stamp, &mut outbox.removed);
+        }
+        outbox.deliver()
+    }
+
+    /// Removes every expired entry now, shard by shard (each under its
+    /// write lock in turn), and reports them to the removal listener.
+    /// Without it, expired entries are reclaimed as their shards are
+    /// written (a bounded amount per operation) and are never returned
+    /// meanwhile, but count in [`len`](Self::len).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cache = shardcache::Cache::new(10);
+    /// cache.insert_with_ttl(1, "one", Duration::from_nanos(1));
+    /// std::thread::sleep(Duration::from_millis(20));
+    /// cache.cleanup();
+    /// assert_eq!(cache.len(), 0);
+    /// assert_eq!(cache.stats().expirations, 1);
+    /// ```
+    pub fn cleanup(&self) {
+        if !self.expiring.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        for shard in self.shards.iter() {
+            let now = self.expiration.now();
+            let mut outbox = self.outbox();
+            shard.write().cleanup(now, &mut outbox.removed);
+            outbox.deliver();
+        }
     }
 
     /// Removes `key` and returns its value. A load of `key` in flight is
@@ -325,8 +452,17 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
-        let removed = self.shard(hash).remove(hash, key);
-        removed.map(|(_key, value)| value)
+        let now = self.now();
+        let mut outbox = self.outbox();
+        let found = self
+            .shard(hash)
+            .remove(hash, key, now, &mut outbox.removed);
+        outbox.deliver();
+        let (key, value) = found?;
+        if let Some(listener) = &self.listener {
+            return Some(crate::listener::report_kept(listener, key, value, RemovalCause::Explicit));
+        }
+        Some(value)
     }
 
     /// The number of entries, summed shard by shard (not a point-in-time
@@ -397,9 +533,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         self.capacity.store(capacity, Ordering::Relaxed);
         for (i, shard) in self.shards.iter().enumerate() {
             let budget = share(capacity, self.shards.len(), i);
-            let mut removed = Removed::new();
-            shard.write().set_budget(budget, capacity, &mut removed);
-            drop(removed);
+            let now = self.now();
+            let mut outbox = self.outbox();
+            shard
+                .write()
+                .set_budget(budget, capacity, now, &mut outbox.removed);
+            outbox.deliver();
         }
     }
 
@@ -415,7 +554,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     pub fn clear(&self) {
         for shard in self.shards.iter() {
             let drained = shard.write().clear();
-            drop(drained);
+            match &self.listener {
+                None => drop(drained),
+                Some(listener) => {
+                    let entries = drained
+                        .into_entries()
+                        .map(|(key, value)| (key, value, RemovalCause::Explicit));
+                    crate::listener::report_all(listener, entries, true);
+                }
+            }
         }
     }
 
@@ -576,9 +723,10 @@ impl<K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Iterator for Iter<'_, K, V,
             }
             let shard = self.cache.shards.get(self.next_shard)?;
             self.next_shard += 1;
+            let now = self.cache.now();
             let shard = shard.read();
             let mut entries = Vec::with_capacity(shard.len());
-            shard.for_each(|_, k, v| entries.push((k.clone(), v.clone())));
+            shard.for_each(now, |_, k, v| entries.push((k.clone(), v.clone())));
             drop(shard);
             self.buffer = entries.into_iter();
         }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::cache::Cache;
 use crate::flight::{Flight, HandOver, Join, LoadingScope, SharedError, Wait, Wakers};
-use crate::removed::Removed;
+use crate::expiry::Stamp;
 use crate::sync::Arc;
 
 /// The error of [`Cache::get_or_insert_with_timeout`]: the caller waited for
@@ -320,21 +320,30 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// pass; a caller that starts over after a failed or abandoned flight
     /// was counted already).
     fn step(&self, hash: u64, key: K, count: bool) -> Step<K, V> {
+        let now = self.now();
+        // Declared before the guard: what the lookup removes (expired
+        // entries) is reported and dropped after it is released.
+        let mut outbox = self.outbox();
         let mut shard = self.shard(hash);
-        if let Some(value) = shard.get(hash, &key, count) {
+        if let Some(value) = shard.get(hash, &key, count, now, &mut outbox.removed) {
             drop(shard);
             drop(key);
+            outbox.deliver();
             return Step::Hit(value);
         }
-        match shard.flights.join(hash, key) {
+        let step = match shard.flights.join(hash, key) {
             Join::Lead(flight) => Step::Lead(flight, 0),
             Join::Wait(flight, id, key) => Step::Wait(flight, id, key),
             Join::Recursive(key) => {
                 drop(shard);
                 drop(key);
+                outbox.deliver();
                 recursive_load()
             }
-        }
+        };
+        drop(shard);
+        outbox.deliver();
+        step
     }
 
     /// The sync protocol: look up, then lead or wait, until a value, an
@@ -530,7 +539,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         // the store removes.
         let mut stored = Some(value.clone());
         let shared = value.clone();
-        let mut removed = Removed::new();
+        let now = self.now();
+        let mut outbox = self.outbox();
         // The weigher is user code too, and the key it needs lives in the
         // flight's slot: weighed under the read lock, so the shard's
         // read-locked lookups go on while it runs (until a writer queues).
@@ -551,7 +561,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             match shard.flights.take(hash, flight) {
                 Some(slot) if !slot.superseded => {
                     incoming = stored.take().map(|value| (slot.key, value));
-                    shard.store(hash, &mut incoming, weight, &mut removed);
+                    let stamp = Stamp::at(now);
+                    shard.store(hash, &mut incoming, weight, stamp, &mut outbox.removed);
                 }
                 // Superseded by a write, or cleared: not stored (the key and
                 // the value are dropped after unlocking).
@@ -565,7 +576,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             wakers
         };
         wakers.wake(flight);
-        drop((incoming, removed, stored));
+        drop((incoming, stored));
+        outbox.deliver();
         Ok(value)
     }
 

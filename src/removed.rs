@@ -6,15 +6,9 @@
 //! user code panics under the lock (a key's `Hash` or `Eq`), unwinding
 //! releases the lock first and drops what was collected after.
 
-/// Why an entry left the cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cause {
-    /// Evicted by the policy to stay within capacity (or too heavy to
-    /// store).
-    Size,
-    /// Replaced by an insert of the same key.
-    Replaced,
-}
+/// Why an entry left the cache: the public [`RemovalCause`], which the
+/// removal listener hears (`listener.rs`).
+pub(crate) use crate::listener::RemovalCause as Cause;
 
 /// Entries removed under a shard lock. The first is held inline: most
 /// operations remove at most one entry, and need no allocation for it.
@@ -37,6 +31,15 @@ impl<K, V> Removed<K, V> {
         } else {
             self.rest.push((key, value, cause));
         }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
+    /// Every entry with its cause, in removal order.
+    pub(crate) fn into_entries(self) -> impl Iterator<Item = (K, V, Cause)> {
+        self.first.into_iter().chain(self.rest)
     }
 
     /// Takes the value an insert replaced, for its caller.

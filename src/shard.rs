@@ -25,6 +25,7 @@ use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
 use crate::arena::{Arena, Drained, MAX_NODES};
+use crate::expiry::{Expiration, Stamp, Timers};
 use crate::flight::Flights;
 use crate::index::Index;
 use crate::policy::PolicyState;
@@ -48,7 +49,14 @@ pub(crate) struct Shard<K, V, S> {
     /// Only read or written with the write lock held (lookups under the
     /// read lock count in the cache's `ReadCounters`).
     pub(crate) counters: Counters,
+    /// Deadlines and the timer wheel, when the cache expires entries
+    /// (`expiry.rs`); `None` costs nothing per entry.
+    timers: Option<Box<Timers<K, V>>>,
 }
+
+/// The most wheel entries a write-locked operation takes off the due list
+/// (removing the expired, refiling the others): bounded work per operation.
+const MAINTENANCE: usize = 32;
 
 impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     pub(crate) fn new(budget: u64, weighted: bool, policy: PolicyState, hasher: Arc<S>) -> Self {
@@ -62,7 +70,85 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             weight: 0,
             flights: Flights::new(),
             counters: Counters::default(),
+            timers: None,
         }
+    }
+
+    /// Gives the shard timers (at build time, or on a first
+    /// `insert_with_ttl`), sized for the slots it has.
+    pub(crate) fn enable_expiry(&mut self, config: &Arc<Expiration<K, V>>) {
+        if self.timers.is_none() {
+            let mut timers = Timers::new(config.clone());
+            timers.reserve(self.arena.slot_capacity());
+            self.timers = Some(Box::new(timers));
+        }
+    }
+
+    /// Whether the shard has expiry work due at `now` (checked under the
+    /// read lock by a read that missed).
+    #[inline]
+    pub(crate) fn has_expiry_work(&self, now: u64) -> bool {
+        self.timers.as_ref().is_some_and(|t| t.has_work(now))
+    }
+
+    /// Advances the wheel to `now` and takes up to `budget` entries off
+    /// its due list: the expired go to `removed`, the others are filed
+    /// anew. Every write-locked operation starts with it.
+    pub(crate) fn maintain(&mut self, now: u64, budget: usize, removed: &mut Removed<K, V>) {
+        let Some(timers) = self.timers.as_deref_mut() else {
+            return;
+        };
+        timers.advance(now);
+        let now = timers.wheel.time();
+        for _ in 0..budget {
+            let Some(timers) = self.timers.as_deref_mut() else {
+                return;
+            };
+            let Some(index) = timers.peek_due() else {
+                return;
+            };
+            if timers.is_expired(index, now) {
+                // Hash first: if the user's `Hash` panics, nothing changed.
+                let hash = self.hasher.hash_one(self.arena.key(index));
+                self.expire_index(hash, index, removed);
+            } else {
+                timers.reschedule(index);
+            }
+        }
+    }
+
+    /// Removes every entry expired at `now` (`Cache::cleanup`).
+    pub(crate) fn cleanup(&mut self, now: u64, removed: &mut Removed<K, V>) {
+        let Some(timers) = self.timers.as_deref_mut() else {
+            return;
+        };
+        timers.advance(now);
+        timers.all_due();
+        self.maintain(now, usize::MAX, removed);
+    }
+
+    /// Removes the expired entry at `index`, filed under `hash`.
+    fn expire_index(&mut self, hash: u64, index: u32, removed: &mut Removed<K, V>) {
+        let (key, value) = self.remove_index(hash, index);
+        removed.push(key, value, Cause::Expired);
+        self.counters.expirations += 1;
+    }
+
+    /// Whether the entry at `index` has expired by the wheel's time (the
+    /// current time during a write-locked operation, after `maintain`).
+    #[inline]
+    fn expired_now(&self, index: u32) -> bool {
+        self.timers
+            .as_ref()
+            .is_some_and(|t| t.is_expired(index, t.wheel.time()))
+    }
+
+    /// Whether the entry at `index` has expired at `now` (read lock).
+    #[inline]
+    fn expired_at(&self, index: u32, now: u64) -> bool {
+        self.timers
+            .as_ref()
+            .is_some_and(|t| t.is_expired(index, t.clamp(now)))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -104,17 +190,36 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     /// Looks a key up for a reader under the write lock: a hit promotes the
     /// entry; the outcome is counted if `count` (a loading call that starts
     /// over was counted on its first pass).
+    /// An expired entry is a miss, and is removed (to `removed`).
     #[inline]
-    pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q, count: bool) -> Option<V>
+    pub(crate) fn get<Q>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        count: bool,
+        now: u64,
+        removed: &mut Removed<K, V>,
+    ) -> Option<V>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
         V: Clone,
     {
+        self.maintain(now, MAINTENANCE, removed);
         self.policy
             .on_lookup(&mut self.arena, hash, self.weights.as_deref());
         match self.find(hash, key) {
             Some(index) => {
+                if let Some(timers) = self.timers.as_deref() {
+                    let now = timers.wheel.time();
+                    if timers.is_expired(index, now) {
+                        self.counters.misses += u64::from(count);
+                        self.expire_index(hash, index, removed);
+                        return None;
+                    }
+                    let (key, value) = (self.arena.key(index), self.arena.value(index));
+                    timers.on_read(index, key, value, now);
+                }
                 self.counters.hits += u64::from(count);
                 self.policy
                     .on_hit(&mut self.arena, index, hash, self.weights.as_deref());
@@ -130,8 +235,9 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     /// Looks a key up under the shard's read lock, for a lazily promoting
     /// (multi-shard) shard: a hit marks its node. The caller counts the
     /// outcome (in the cache's striped `ReadCounters`).
+    /// An expired entry is a miss (left for a write to remove).
     #[inline]
-    pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -139,29 +245,40 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     {
         self.policy.on_shared_lookup(hash);
         let index = self.find(hash, key)?;
+        if let Some(timers) = self.timers.as_deref() {
+            let now = timers.clamp(now);
+            if timers.is_expired(index, now) {
+                return None;
+            }
+            let (key, value) = (self.arena.key(index), self.arena.value(index));
+            timers.on_read(index, key, value, now);
+        }
         self.arena.mark(index);
         Some(self.arena.value(index).clone())
     }
 
-    /// Looks a key up without promoting or counting.
+    /// Looks a key up without promoting or counting (an expired entry is
+    /// absent).
     #[inline]
-    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q) -> Option<V>
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
         V: Clone,
     {
         self.find(hash, key)
+            .filter(|&index| !self.expired_at(index, now))
             .map(|index| self.arena.value(index).clone())
     }
 
     #[inline]
-    pub(crate) fn contains<Q>(&self, hash: u64, key: &Q) -> bool
+    pub(crate) fn contains<Q>(&self, hash: u64, key: &Q, now: u64) -> bool
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        self.find(hash, key).is_some()
+        self.find(hash, key)
+            .is_some_and(|index| !self.expired_at(index, now))
     }
 
     /// Inserts or replaces an entry of weight `weight` (a write: a load of
@@ -171,30 +288,52 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         hash: u64,
         incoming: &mut Option<(K, V)>,
         weight: u64,
+        stamp: Stamp,
         removed: &mut Removed<K, V>,
     ) {
         if let Some((key, _)) = incoming {
             self.flights.supersede(hash, key);
         }
-        self.store(hash, incoming, weight, removed);
+        self.store(hash, incoming, weight, stamp, removed);
     }
 
     /// Stores the entry in `incoming` (parked there, in the caller's frame,
     /// until it is linked in, so that a panicking `Hash` or `Eq` drops it
     /// after the lock is released), evicting as needed. What it removes
     /// goes to `removed`: evicted entries, and a replaced one (the caller's
-    /// key with the old value).
+    /// key with the old value). With expiry, `stamp` times the write, and
+    /// an expired entry of the key is removed (as expired) and replaced by
+    /// a new entry.
     pub(crate) fn store(
         &mut self,
         hash: u64,
         incoming: &mut Option<(K, V)>,
         weight: u64,
+        stamp: Stamp,
         removed: &mut Removed<K, V>,
     ) {
-        let Some((key, _)) = incoming.as_ref() else {
+        self.maintain(stamp.now, MAINTENANCE, removed);
+        let Some((key, value)) = incoming.as_ref() else {
             return;
         };
-        let existing = self.find(hash, key);
+        let mut existing = self.find(hash, key);
+        // The new timing first: the `Expiry` is user code, so it runs
+        // before anything changes.
+        let mut timing = None;
+        let mut expired = false;
+        if let Some(timers) = self.timers.as_deref() {
+            let now = timers.wheel.time();
+            expired = existing.is_some_and(|index| timers.is_expired(index, now));
+            let old = existing
+                .filter(|_| !expired)
+                .map(|index| timers.deadline(index));
+            timing = Some(timers.config.on_write(key, value, now, old, stamp.ttl));
+        }
+        if expired {
+            if let Some(index) = existing.take() {
+                self.expire_index(hash, index, removed);
+            }
+        }
         if weight > self.budget {
             // Heavier than the whole shard: not stored, evicts nothing; an
             // older value for the key is stale, so it goes.
@@ -225,6 +364,9 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
                 }
                 self.policy
                     .on_hit(&mut self.arena, index, hash, self.weights.as_deref());
+                if let (Some(timers), Some(timing)) = (self.timers.as_deref_mut(), timing) {
+                    timers.on_store(index, timing, self.arena.slot_capacity());
+                }
             }
             None => {
                 if self.policy.makes_room_first() {
@@ -243,6 +385,9 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
                     .arena
                     .insert(self.policy.entry_segment(), key, value, limit);
                 self.index.insert(hash, index);
+                if let (Some(timers), Some(timing)) = (self.timers.as_deref_mut(), timing) {
+                    timers.on_store(index, timing, self.arena.slot_capacity());
+                }
                 self.weight += weight;
                 if let Some(weights) = &mut self.weights {
                     if weights.len() <= index as usize {
@@ -276,6 +421,10 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             let hash = victim
                 .hash
                 .unwrap_or_else(|| hash_of(self.arena.key(victim.index)));
+            if self.expired_now(victim.index) {
+                self.expire_index(hash, victim.index, removed);
+                continue;
+            }
             let (key, value) = self.remove_index(hash, victim.index);
             removed.push(key, value, Cause::Size);
             self.counters.evictions += 1;
@@ -290,6 +439,9 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         let weight = self.weights.as_ref().map_or(1, |w| w[index as usize]);
         self.weight -= weight;
         self.policy.on_remove(self.arena.segment(index), weight);
+        if let Some(timers) = self.timers.as_deref_mut() {
+            timers.on_remove(index);
+        }
         self.arena.remove(index)
     }
 
@@ -307,13 +459,25 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     }
 
     /// Removes `key` (a write: a load of it in progress is superseded).
-    pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q) -> Option<(K, V)>
+    /// An expired entry is not returned: it goes to `removed`, as expired.
+    pub(crate) fn remove<Q>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        now: u64,
+        removed: &mut Removed<K, V>,
+    ) -> Option<(K, V)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
         self.flights.supersede(hash, key);
+        self.maintain(now, MAINTENANCE, removed);
         let index = self.find(hash, key)?;
+        if self.expired_now(index) {
+            self.expire_index(hash, index, removed);
+            return None;
+        }
         Some(self.remove_index(hash, index))
     }
 
@@ -326,21 +490,36 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         if let Some(weights) = &mut self.weights {
             weights.clear();
         }
+        if let Some(timers) = self.timers.as_deref_mut() {
+            timers.clear();
+        }
         self.weight = 0;
         self.arena.take_all()
     }
 
     /// Changes the budget to `budget` (of a cache of `capacity`), evicting
     /// down to it.
-    pub(crate) fn set_budget(&mut self, budget: u64, capacity: u64, removed: &mut Removed<K, V>) {
+    pub(crate) fn set_budget(
+        &mut self,
+        budget: u64,
+        capacity: u64,
+        now: u64,
+        removed: &mut Removed<K, V>,
+    ) {
+        self.maintain(now, MAINTENANCE, removed);
         self.budget = budget;
         self.policy.set_budget(budget, capacity);
         self.evict_to(budget, removed);
         self.policy.settle(&mut self.arena, self.weights.as_deref());
     }
 
-    pub(crate) fn for_each(&self, f: impl FnMut(u32, &K, &V)) {
-        self.arena.for_each(f);
+    /// Calls `f` on every entry not expired at `now`.
+    pub(crate) fn for_each(&self, now: u64, mut f: impl FnMut(u32, &K, &V)) {
+        self.arena.for_each(|index, key, value| {
+            if !self.expired_at(index, now) {
+                f(index, key, value);
+            }
+        });
     }
 
     /// Checks the invariants of the module docs, the arena's, the policy's
@@ -365,6 +544,15 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         self.policy.validate(&self.arena, self.weights.as_deref());
         assert!(self.weight <= self.budget, "over budget");
         self.flights.validate(hash_of);
+        if let Some(timers) = &self.timers {
+            timers.validate(&occupied);
+        }
+    }
+
+    /// Heap bytes of the expiry side tables and wheel (tests).
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub(crate) fn expiry_bytes(&self) -> usize {
+        self.timers.as_ref().map_or(0, |t| t.heap_bytes())
     }
 
     /// W-TinyLFU's published window decision and the tuner's own (tests).

@@ -32,6 +32,7 @@ pub(crate) struct Counters {
     pub(crate) load_panics: u64,
     pub(crate) coalesced: u64,
     pub(crate) load_nanos: u64,
+    pub(crate) expirations: u64,
 }
 
 impl Counters {
@@ -45,6 +46,7 @@ impl Counters {
         stats.load_panics += self.load_panics;
         stats.coalesced += self.coalesced;
         stats.load_time += Duration::from_nanos(self.load_nanos);
+        stats.expirations += self.expirations;
     }
 }
 
@@ -147,6 +149,10 @@ pub struct Stats {
     pub coalesced: u64,
     /// Total time spent in loaders that returned a value.
     pub load_time: Duration,
+    /// Entries removed because they had expired (by the timer wheel, by
+    /// [`cleanup`](crate::Cache::cleanup), or found expired by a lookup or
+    /// a write); not counted in `evictions`.
+    pub expirations: u64,
 }
 
 impl Stats {
