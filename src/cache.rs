@@ -684,6 +684,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         self.shards.first()?.read().window_decision()
     }
 
+    /// Heap bytes of the expiry side tables and timer wheels. Test
+    /// support, behind the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    pub fn expiry_bytes(&self) -> usize {
+        self.shards.iter().map(|s| s.read().expiry_bytes()).sum()
+    }
+
     /// The number of loads in flight. Test support, behind the
     /// `test-hooks` feature.
     #[cfg(feature = "test-hooks")]
