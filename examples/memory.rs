@@ -127,6 +127,55 @@ fn main() {
             ),
         );
         row(
+            "shardcache (LRU, default shards, time_to_live)",
+            measure(
+                capacity,
+                || {
+                    Cache::<u64, u64>::builder()
+                        .capacity(capacity)
+                        .time_to_live(std::time::Duration::from_secs(300))
+                        .build()
+                },
+                |c, k| {
+                    c.insert(k, k);
+                },
+                Cache::len,
+            ),
+        );
+        row(
+            "shardcache (LRU, default shards, time_to_idle)",
+            measure(
+                capacity,
+                || {
+                    Cache::<u64, u64>::builder()
+                        .capacity(capacity)
+                        .time_to_idle(std::time::Duration::from_secs(300))
+                        .build()
+                },
+                |c, k| {
+                    c.insert(k, k);
+                },
+                Cache::len,
+            ),
+        );
+        row(
+            "shardcache (LRU, default shards, time_to_live + time_to_idle)",
+            measure(
+                capacity,
+                || {
+                    Cache::<u64, u64>::builder()
+                        .capacity(capacity)
+                        .time_to_live(std::time::Duration::from_secs(600))
+                        .time_to_idle(std::time::Duration::from_secs(300))
+                        .build()
+                },
+                |c, k| {
+                    c.insert(k, k);
+                },
+                Cache::len,
+            ),
+        );
+        row(
             "shardcache (TinyLfu, default shards)",
             measure(
                 capacity,
@@ -149,6 +198,23 @@ fn main() {
                 || quick_cache::sync::Cache::<u64, u64>::new(cap),
                 |c, k| c.insert(k, k),
                 |c| c.len(),
+            ),
+        );
+        row(
+            "moka::sync::Cache (time_to_live)",
+            measure(
+                capacity,
+                || {
+                    moka::sync::Cache::<u64, u64>::builder()
+                        .max_capacity(capacity)
+                        .time_to_live(std::time::Duration::from_secs(300))
+                        .build()
+                },
+                |c, k| c.insert(k, k),
+                |c| {
+                    c.run_pending_tasks();
+                    c.entry_count() as usize
+                },
             ),
         );
         row(

@@ -454,13 +454,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let hash = self.hash(key);
         let now = self.now();
         let mut outbox = self.outbox();
-        let found = self
-            .shard(hash)
-            .remove(hash, key, now, &mut outbox.removed);
+        let found = self.shard(hash).remove(hash, key, now, &mut outbox.removed);
         outbox.deliver();
         let (key, value) = found?;
         if let Some(listener) = &self.listener {
-            return Some(crate::listener::report_kept(listener, key, value, RemovalCause::Explicit));
+            return Some(crate::listener::report_kept(
+                listener,
+                key,
+                value,
+                RemovalCause::Explicit,
+            ));
         }
         Some(value)
     }

@@ -170,7 +170,9 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
 enum Source {
     /// The kernel's coarse monotonic clock (see [`coarse_nanos`]), as
     /// nanoseconds since `base`, its reading at the epoch.
-    Coarse { base: u64 },
+    Coarse {
+        base: u64,
+    },
     Custom(Box<dyn Clock>),
 }
 
@@ -348,8 +350,7 @@ impl<K, V> Expiration<K, V> {
 pub(crate) trait Lifetimes<K, V>: Send + Sync {
     fn create(&self, key: &K, value: &V, now: Instant) -> Option<Duration>;
     fn read(&self, key: &K, value: &V, now: Instant, left: Option<Duration>) -> Option<Duration>;
-    fn update(&self, key: &K, value: &V, now: Instant, left: Option<Duration>)
-        -> Option<Duration>;
+    fn update(&self, key: &K, value: &V, now: Instant, left: Option<Duration>) -> Option<Duration>;
 }
 
 struct Erased<E>(E);
@@ -361,8 +362,7 @@ impl<K, V, E: Expiry<K, V>> Lifetimes<K, V> for Erased<E> {
     fn read(&self, key: &K, value: &V, now: Instant, left: Option<Duration>) -> Option<Duration> {
         self.0.expire_after_read(key, value, now, left)
     }
-    fn update(&self, key: &K, value: &V, now: Instant, left: Option<Duration>)
-        -> Option<Duration> {
+    fn update(&self, key: &K, value: &V, now: Instant, left: Option<Duration>) -> Option<Duration> {
         self.0.expire_after_update(key, value, now, left)
     }
 }
@@ -473,9 +473,7 @@ impl<K, V> Timers<K, V> {
         }
         let timing = &self.timings[index as usize];
         let old = timing.get();
-        let new = self
-            .config
-            .on_read(key, value, now, old, self.cap(index));
+        let new = self.config.on_read(key, value, now, old, self.cap(index));
         if new < old || new - old >= READ_SLACK {
             timing.deadline.store(new, Relaxed);
         }
@@ -580,16 +578,6 @@ impl<K, V> Timers<K, V> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timing_is_16_bytes() {
-        assert_eq!(std::mem::size_of::<Timing>(), 16);
-    }
-}
-
 impl<K, V, S> crate::CacheBuilder<K, V, S> {
     /// Every entry expires this long after it was inserted or last updated
     /// (not extended by reads). An expired entry is never returned; its
@@ -685,5 +673,15 @@ impl<K, V, S> crate::CacheBuilder<K, V, S> {
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.expiration.clock = Some(Box::new(clock));
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<Timing>(), 16);
     }
 }

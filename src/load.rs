@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::cache::Cache;
-use crate::flight::{Flight, HandOver, Join, LoadingScope, SharedError, Wait, Wakers};
 use crate::expiry::Stamp;
+use crate::flight::{Flight, HandOver, Join, LoadingScope, SharedError, Wait, Wakers};
 use crate::sync::Arc;
 
 /// The error of [`Cache::get_or_insert_with_timeout`]: the caller waited for

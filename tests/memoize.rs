@@ -499,3 +499,21 @@ fn lifetime_parameters() {
     assert_eq!(longer::cache_info().hits, 1);
     assert_eq!(longer::uncached("a", "bc"), "second");
 }
+
+static TTL_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[shardcache::memoize(capacity = 16, ttl = std::time::Duration::from_millis(30))]
+fn stamped(x: u64) -> u64 {
+    TTL_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    x * 2
+}
+
+#[test]
+fn ttl_recomputes_after_expiry() {
+    assert_eq!(stamped(4), 8);
+    assert_eq!(stamped(4), 8);
+    assert_eq!(TTL_CALLS.load(std::sync::atomic::Ordering::SeqCst), 1);
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    assert_eq!(stamped(4), 8);
+    assert_eq!(TTL_CALLS.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -203,11 +203,13 @@ impl BenchCache for LruMutex {
 }
 
 /// The caches compared, by name.
-pub const CACHES: [&str; 6] = [
+pub const CACHES: [&str; 8] = [
     "shardcache",
     "shardcache-tinylfu",
+    "shardcache-ttl",
     "quick_cache",
     "moka",
+    "moka-ttl",
     "lru-1mutex",
     "lru-16mutex",
 ];

@@ -53,7 +53,7 @@ use crate::options::Options;
 ///
 /// # Options
 ///
-/// `#[memoize(capacity = 128, shards = 4, policy = TinyLfu, key = …, key_type = …)]`,
+/// `#[memoize(capacity = 128, shards = 4, policy = TinyLfu, ttl = …, key = …, key_type = …)]`,
 /// all optional:
 ///
 /// | option | default | meaning |
@@ -61,6 +61,7 @@ use crate::options::Options;
 /// | `capacity = N` | 128 | entries kept (Python's `maxsize`); 0 keeps nothing but still coalesces concurrent calls |
 /// | `shards = N` | the builder's choice | as `CacheBuilder::shards` |
 /// | `policy = Lru` or `TinyLfu` | `Lru` | as `CacheBuilder::policy` |
+/// | `ttl = Duration expr` | none | each result expires this long after it was computed, as `CacheBuilder::time_to_live` |
 /// | `key = expr` | all arguments | the key, built from the arguments |
 /// | `key_type = Type` | inferred if `key` is an argument or a tuple of arguments | the key's type |
 ///

@@ -5,13 +5,15 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, Token, Type};
 
-/// `capacity = N, shards = N, policy = Lru | TinyLfu, key = expr, key_type = Type`,
+/// `capacity = N, shards = N, policy = Lru | TinyLfu, ttl = Duration expr,
+/// key = expr, key_type = Type`,
 /// each optional, as written (nothing is checked beyond the syntax).
 #[derive(Default)]
 pub(crate) struct Options {
     pub(crate) capacity: Option<Expr>,
     pub(crate) shards: Option<Expr>,
     pub(crate) policy: Option<syn::Path>,
+    pub(crate) ttl: Option<Expr>,
     pub(crate) key: Option<Expr>,
     pub(crate) key_type: Option<Type>,
 }
@@ -28,6 +30,7 @@ impl Parse for Options {
                 "capacity" => options.capacity = Some(input.parse()?),
                 "shards" => options.shards = Some(input.parse()?),
                 "policy" => options.policy = Some(input.parse()?),
+                "ttl" => options.ttl = Some(input.parse()?),
                 "key" => options.key = Some(input.parse()?),
                 "key_type" => options.key_type = Some(input.parse()?),
                 "maxsize" => {
@@ -48,7 +51,7 @@ impl Parse for Options {
                         name.span(),
                         format!(
                             "memoize: unknown option `{other}`; the options are `capacity`, \
-                             `shards`, `policy`, `key` and `key_type`"
+                             `shards`, `policy`, `ttl`, `key` and `key_type`"
                         ),
                     ))
                 }
@@ -73,8 +76,9 @@ impl Options {
             let variant = &p.segments.last().expect("a path has a segment").ident;
             quote!(.policy(::shardcache::Policy::#variant))
         });
+        let ttl = self.ttl.as_ref().map(|t| quote!(.time_to_live(#t)));
         quote! {
-            ::shardcache::Cache::builder().capacity(#capacity) #shards #policy .build()
+            ::shardcache::Cache::builder().capacity(#capacity) #shards #policy #ttl .build()
         }
     }
 }
