@@ -418,6 +418,8 @@ pub(crate) struct Timers<K, V> {
     /// Each slot's cap (see [`Expiration::on_write`]), kept only once an
     /// entry has one that reads could pass.
     caps: Option<Vec<u64>>,
+    /// `config.reads_move_deadlines()`, kept here for the hit path.
+    reads_move: bool,
     pub(crate) wheel: Wheel,
 }
 
@@ -425,6 +427,7 @@ impl<K, V> Timers<K, V> {
     pub(crate) fn new(config: crate::sync::Arc<Expiration<K, V>>) -> Self {
         let caps = config.caps_entries().then(Vec::new);
         Timers {
+            reads_move: config.reads_move_deadlines(),
             config,
             timings: Vec::new(),
             caps,
@@ -468,7 +471,7 @@ impl<K, V> Timers<K, V> {
     /// old bucket later, sees it is not due, and files it anew.
     #[inline]
     pub(crate) fn on_read(&self, index: u32, key: &K, value: &V, now: u64) {
-        if !self.config.reads_move_deadlines() {
+        if !self.reads_move {
             return;
         }
         let timing = &self.timings[index as usize];
@@ -489,7 +492,9 @@ impl<K, V> Timers<K, V> {
                 .reserve_exact(slots.max(i + 1) - self.timings.len());
             self.timings.resize_with(i + 1, Timing::vacant);
         }
-        if cap != NEVER && self.caps.is_none() {
+        // A cap is only needed where reads may move the deadline; without
+        // that the deadline never passes it.
+        if cap != NEVER && self.caps.is_none() && self.config.reads_move_deadlines() {
             self.caps = Some(Vec::new());
         }
         if let Some(caps) = &mut self.caps {

@@ -187,6 +187,27 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             .find(hash, |index| arena.key(index).borrow() == key)
     }
 
+    /// [`Shard::find`] on a shard with timers, also reading the entry's
+    /// deadline: read inside the probe, beside the key, so that the two
+    /// memory accesses (arena node and timing side table) are in flight
+    /// at once instead of one after the other (measured: the all-hits
+    /// workload with a TTL ran 0.76× the TTL-less cache with the deadline
+    /// read after the probe).
+    #[inline]
+    fn find_timed<Q>(&self, hash: u64, key: &Q, timers: &Timers<K, V>) -> Option<(u32, u64)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let arena = &self.arena;
+        let mut deadline = 0;
+        let index = self.index.find(hash, |index| {
+            deadline = timers.deadline(index);
+            arena.key(index).borrow() == key
+        })?;
+        Some((index, deadline))
+    }
+
     /// Looks a key up for a reader under the write lock: a hit promotes the
     /// entry; the outcome is counted if `count` (a loading call that starts
     /// over was counted on its first pass).
@@ -208,7 +229,11 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         self.maintain(now, MAINTENANCE, removed);
         self.policy
             .on_lookup(&mut self.arena, hash, self.weights.as_deref());
-        match self.find(hash, key) {
+        let found = match self.timers.as_deref() {
+            None => self.find(hash, key),
+            Some(timers) => self.find_timed(hash, key, timers).map(|(index, _)| index),
+        };
+        match found {
             Some(index) => {
                 if let Some(timers) = self.timers.as_deref() {
                     let now = timers.wheel.time();
@@ -244,15 +269,19 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         V: Clone,
     {
         self.policy.on_shared_lookup(hash);
-        let index = self.find(hash, key)?;
-        if let Some(timers) = self.timers.as_deref() {
-            let now = timers.clamp(now);
-            if timers.is_expired(index, now) {
-                return None;
+        let index = match self.timers.as_deref() {
+            None => self.find(hash, key)?,
+            Some(timers) => {
+                let (index, deadline) = self.find_timed(hash, key, timers)?;
+                let now = timers.clamp(now);
+                if deadline <= now {
+                    return None;
+                }
+                let (key, value) = (self.arena.key(index), self.arena.value(index));
+                timers.on_read(index, key, value, now);
+                index
             }
-            let (key, value) = (self.arena.key(index), self.arena.value(index));
-            timers.on_read(index, key, value, now);
-        }
+        };
         self.arena.mark(index);
         Some(self.arena.value(index).clone())
     }

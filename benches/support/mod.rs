@@ -224,8 +224,22 @@ pub fn make(name: &str, capacity: usize) -> Box<dyn BenchCache> {
                 .policy(shardcache::Policy::TinyLfu)
                 .build(),
         ),
+        // With a TTL (300 s, not reached in a run): what is measured is the
+        // deadline check on every hit and the timers on every write.
+        "shardcache-ttl" => Box::new(
+            shardcache::Cache::<u64, u64>::builder()
+                .capacity(capacity as u64)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+        ),
         "quick_cache" => Box::new(quick_cache::sync::Cache::<u64, u64>::new(capacity)),
         "moka" => Box::new(moka::sync::Cache::<u64, u64>::new(capacity as u64)),
+        "moka-ttl" => Box::new(
+            moka::sync::Cache::<u64, u64>::builder()
+                .max_capacity(capacity as u64)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+        ),
         "lru-1mutex" => Box::new(LruMutex::new(capacity, 1)),
         "lru-16mutex" => Box::new(LruMutex::new(capacity, 16)),
         other => panic!("unknown cache {other}"),
