@@ -113,6 +113,7 @@ impl<K, V, S> Cache<K, V, S> {
 impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// A cache of `shards` shards sharing `capacity` (the builder has
     /// checked the settings).
+    #[allow(clippy::too_many_arguments)] // one per builder setting group
     pub(crate) fn with_settings(
         capacity: u64,
         shards: usize,

@@ -361,6 +361,7 @@ mod metrics_export {
         Series { name: "shardcache_load_panics_total", labels: &[], help: "Loads that panicked.", read: |s| s.load_panics },
         Series { name: "shardcache_coalesced_total", labels: &[], help: "Misses served by another caller's load.", read: |s| s.coalesced },
         Series { name: "shardcache_evictions_total", labels: &[("cause", "size")], help: "Entries removed by the cache, by cause.", read: |s| s.evictions },
+        Series { name: "shardcache_evictions_total", labels: &[("cause", "expired")], help: "Entries removed by the cache, by cause.", read: |s| s.expirations },
     ];
 
     /// The labels of one series: `cache`, then its own.

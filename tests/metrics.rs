@@ -145,6 +145,7 @@ fn scraped_series_carry_the_exact_counts_and_labels() {
             ("shardcache_load_panics_total{cache=\"users\"}", "1"),
             ("shardcache_coalesced_total{cache=\"users\"}", "0"),
             ("shardcache_evictions_total{cache=\"users\",cause=\"size\"}", "2"),
+            ("shardcache_evictions_total{cache=\"users\",cause=\"expired\"}", "0"),
             ("shardcache_entries{cache=\"users\"}", "8"),
             ("shardcache_weight{cache=\"users\"}", "8"),
             ("shardcache_capacity{cache=\"users\"}", "8"),
