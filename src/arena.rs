@@ -197,6 +197,12 @@ impl<K, V> Arena<K, V> {
         }
     }
 
+    /// Whether slot `index` holds an entry.
+    #[inline]
+    pub(crate) fn is_occupied(&self, index: u32) -> bool {
+        matches!(self.slots.get(index as usize), Some(Slot::Occupied(_)))
+    }
+
     #[inline]
     pub(crate) fn key(&self, index: u32) -> &K {
         &self.node(index).key

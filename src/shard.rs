@@ -107,7 +107,9 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             let Some(index) = timers.peek_due() else {
                 return;
             };
-            if timers.is_expired(index, now) {
+            if !self.arena.is_occupied(index) {
+                timers.unfile(index);
+            } else if timers.is_expired(index, now) {
                 // Hash first: if the user's `Hash` panics, nothing changed.
                 let hash = self.hasher.hash_one(self.arena.key(index));
                 self.expire_index(hash, index, removed);
