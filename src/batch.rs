@@ -90,25 +90,31 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
             // Cloned before locking (`K::clone` is user code); a clone not
             // kept is dropped after unlocking.
             let key = self.keys[at].clone();
-            let mut shard = self.cache.shard(hash);
-            if let Some(value) = shard.get(hash, &key, count) {
+            let cache = self.cache;
+            let now = cache.now();
+            // What the lookup removes (expired entries) is reported and
+            // dropped after unlocking.
+            let mut outbox = cache.outbox();
+            let mut shard = cache.shard(hash);
+            if let Some(value) = shard.get(hash, &key, count, now, &mut outbox.removed) {
                 drop(shard);
+                outbox.deliver();
                 self.values[at] = Some(value);
                 continue;
             }
-            match shard.flights.join(hash, key) {
+            let joined = shard.flights.join(hash, key);
+            drop(shard);
+            outbox.deliver();
+            match joined {
                 Join::Lead(flight) => {
-                    drop(shard);
                     self.led.push((at, flight));
                 }
                 Join::Wait(flight, id, key) => {
-                    drop(shard);
                     drop(key);
                     self.give_up_all(false);
                     return Some(Blocked { at, flight, id });
                 }
                 Join::Recursive(key) => {
-                    drop(shard);
                     drop(key);
                     self.give_up_all(false);
                     recursive_load()

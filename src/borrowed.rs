@@ -22,9 +22,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if self.reads_shared() {
             return self.shared_hit(hash, key);
         }
+        let now = self.now();
+        let mut outbox = self.outbox();
         let mut shard = self.shard(hash);
-        let found = shard.get(hash, key, false);
+        let found = shard.get(hash, key, false, now, &mut outbox.removed);
         shard.counters.hits += u64::from(found.is_some());
+        drop(shard);
+        outbox.deliver();
         found
     }
 

@@ -13,9 +13,10 @@ use std::hash::{BuildHasher, Hash};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::cache::Cache;
+use crate::expiry::Stamp;
 use crate::flight::{Flight, Join, LoadingScope, Wait};
+use crate::listener::RemovalCause;
 use crate::load::recursive_load;
-use crate::removed::Removed;
 use crate::sync::Arc;
 
 /// What a [`Cache::compute`] does with the key: the answer of its closure.
@@ -107,6 +108,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// and reads its current value in the same locked step.
     fn compute_lead(&self, hash: u64, mut key: K) -> (Arc<Flight<V>>, Option<V>) {
         loop {
+            let now = self.now();
             let (flight, id) = {
                 let mut shard = self.shard(hash);
                 match shard.flights.join(hash, key) {
@@ -116,7 +118,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                         let read = catch_unwind(AssertUnwindSafe(|| {
                             let locked = &*shard;
                             let key = locked.flights.key(hash, &flight)?;
-                            locked.peek(hash, key)
+                            locked.peek(hash, key, now)
                         }));
                         match read {
                             Ok(current) => return (flight, current),
@@ -167,7 +169,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         // waiters), weigh under the read lock.
         let mut stored = Some(value.clone());
         let shared = value.clone();
-        let mut removed = Removed::new();
+        let now = self.now();
+        let mut outbox = self.outbox();
         let weight = match (self.weighs(), &stored) {
             (true, Some(stored)) => self
                 .shard_read(hash)
@@ -184,13 +187,14 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             match shard.flights.take(hash, flight) {
                 Some(slot) if !slot.superseded => {
                     incoming = stored.take().map(|value| (slot.key, value));
-                    shard.store(hash, &mut incoming, weight, &mut removed);
+                    let stamp = Stamp::at(now);
+                    shard.store(hash, &mut incoming, weight, stamp, &mut outbox.removed);
                     result = put.take();
                 }
                 // A write won: report what it left (the value put is dropped
                 // after unlocking).
                 Some(slot) => {
-                    result = shard.peek(hash, &slot.key);
+                    result = shard.peek(hash, &slot.key, now);
                     incoming = stored.take().map(|value| (slot.key, value));
                 }
                 None => result = put.take(),
@@ -200,29 +204,35 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             wakers
         };
         wakers.wake(flight);
-        drop((incoming, removed, stored, put));
+        drop((incoming, stored, put));
+        outbox.deliver();
         result
     }
 
     /// Ends a compute that kept (or, if `remove`, removed) the key: its
     /// waiters start over. Returns the key's value now.
     fn end_compute(&self, hash: u64, flight: &Arc<Flight<V>>, remove: bool) -> Option<V> {
-        let mut gone = None;
+        let time = self.now();
+        let mut outbox = self.outbox();
         let (slot, now, wakers) = {
             let mut shard = self.shard(hash);
             let slot = shard.flights.take(hash, flight);
             let now = match &slot {
                 Some(slot) if remove && !slot.superseded => {
-                    gone = shard.remove(hash, &slot.key);
+                    let gone = shard.remove(hash, &slot.key, time, &mut outbox.removed);
+                    if let Some((key, value)) = gone {
+                        outbox.removed.push(key, value, RemovalCause::Explicit);
+                    }
                     None
                 }
-                Some(slot) => shard.peek(hash, &slot.key),
+                Some(slot) => shard.peek(hash, &slot.key, time),
                 None => None,
             };
             (slot, now, flight.finish_empty())
         };
         wakers.wake(flight);
-        drop((slot, gone));
+        drop(slot);
+        outbox.deliver();
         now
     }
 

@@ -78,9 +78,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     where
         K: Clone,
     {
+        let now = self.now();
         let shard = self.shard_at(index).read();
         let mut entries = Vec::with_capacity(shard.len());
-        shard.for_each(|_, key, value| entries.push((key.clone(), value.clone())));
+        shard.for_each(now, |_, key, value| {
+            entries.push((key.clone(), value.clone()))
+        });
         (shard.counters.inserts, entries)
     }
 
@@ -97,25 +100,30 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     where
         K: Clone,
     {
-        let mut gone = Vec::new();
+        let now = self.now();
+        // Removals are explicit (expired entries met on the way, expired).
+        let mut outbox = self.outbox();
         let mut shard = self.shard_at(index).write();
         if shard.counters.inserts == epoch {
             for (hash, key) in doomed {
-                if let Some(entry) = shard.remove(*hash, key) {
-                    gone.push(entry);
+                if let Some((key, value)) = shard.remove(*hash, key, now, &mut outbox.removed) {
+                    outbox
+                        .removed
+                        .push(key, value, crate::listener::RemovalCause::Explicit);
                 }
             }
             drop(shard);
-            drop(gone);
+            outbox.deliver();
             return None;
         }
         drop(shard);
+        outbox.deliver();
         // Copied under the read lock, so lookups go on meanwhile.
         let shard = self.shard_at(index).read();
         let current: Vec<(u64, K, V)> = doomed
             .iter()
             .filter_map(|(hash, key)| {
-                let value = shard.peek(*hash, key)?;
+                let value = shard.peek(*hash, key, now)?;
                 Some((*hash, key.clone(), value))
             })
             .collect();
