@@ -13,21 +13,24 @@ use std::time::{Duration, Instant};
 use loom::thread;
 use shardcache::{Cache, Clock, RemovalCause};
 
-/// A test clock (plain atomics: the clock is user code, not the protocol
-/// under test).
+/// A test clock in milliseconds (plain atomics: the clock is user code,
+/// not the protocol under test). Times stay below the wheel's finest tick
+/// (16.8 ms), so the wheel never reclaims on its own: the lookups' and
+/// writes' own deadline checks are what the models exercise, and
+/// `cleanup` is what reclaims.
 #[derive(Clone)]
 struct TestClock(Instant, Arc<AtomicU64>);
 
 impl Clock for TestClock {
     fn now(&self) -> Instant {
-        self.0 + Duration::from_secs(self.1.load(Ordering::SeqCst))
+        self.0 + Duration::from_millis(self.1.load(Ordering::SeqCst))
     }
 }
 
 type Heard = Arc<Mutex<Vec<(u64, u64, RemovalCause)>>>;
 
 /// A one-shard cache (so lookups take the write lock) or two shards (so
-/// hits run under the read lock), TTL 10 s, on a test clock, recording
+/// hits run under the read lock), TTL 10 ms, on a test clock, recording
 /// every removal.
 fn timed(shards: usize) -> (Cache<u64, u64, common::Fixed>, TestClock, Heard) {
     let clock = TestClock(Instant::now(), Arc::new(AtomicU64::new(0)));
@@ -37,7 +40,7 @@ fn timed(shards: usize) -> (Cache<u64, u64, common::Fixed>, TestClock, Heard) {
         .capacity(4)
         .shards(shards)
         .hasher(common::Fixed::default())
-        .time_to_live(Duration::from_secs(10))
+        .time_to_live(Duration::from_millis(10))
         .clock(clock.clone())
         .removal_listener(move |k: &u64, v: &u64, cause| log.lock().unwrap().push((*k, *v, cause)))
         .build();
