@@ -470,7 +470,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     }
 
     /// The number of entries, summed shard by shard (not a point-in-time
-    /// snapshot while other threads write).
+    /// snapshot while other threads write). With expiry, this counts
+    /// expired entries not yet reclaimed: an idle shard keeps them until
+    /// it is written or [`cleanup`](Self::cleanup) runs (they are never
+    /// returned meanwhile).
     ///
     /// ```
     /// let cache = shardcache::Cache::new(10);
