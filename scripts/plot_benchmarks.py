@@ -37,6 +37,8 @@ COLORS = {
     "shardcache-1shard": "#e377c2",
     "quick_cache": "#2ca02c",
     "moka": "#ff7f0e",
+    "shardcache-ttl": "#8c564b",
+    "moka-ttl": "#bcbd22",
     "lru-1mutex": "#7f7f7f",
     "lru-16mutex": "#1f77b4",
     "hashbrown+mutex": "#17becf",
