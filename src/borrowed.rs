@@ -25,7 +25,12 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let now = self.now();
         let mut outbox = self.outbox();
         let mut shard = self.shard(hash);
-        let found = shard.get(hash, key, false, now, &mut outbox.removed);
+        // A stale entry (past `refresh_after`) goes to the owned call,
+        // which refreshes it (`refresh.rs`).
+        let found = match shard.lookup(hash, key, false, now, &mut outbox.removed) {
+            crate::refresh::Lookup::Hit(value) => Some(value),
+            _ => None,
+        };
         shard.counters.hits += u64::from(found.is_some());
         drop(shard);
         outbox.deliver();

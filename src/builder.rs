@@ -10,6 +10,7 @@ use crate::cache::{share, Cache, Weigher};
 use crate::expiry::{self, Expiration};
 use crate::listener::Listener;
 use crate::policy::Policy;
+use crate::refresh;
 use ahash::RandomState;
 
 /// The fewest capacity units a shard gets from the default shard count.
@@ -60,6 +61,9 @@ pub struct CacheBuilder<K, V, S = RandomState> {
     pub(crate) expiration: expiry::Settings<K, V>,
     /// `removal_listener` (set in `listener.rs`).
     pub(crate) listener: Option<Listener<K, V>>,
+    /// `refresh_after`, `stale_if_error`, `fail_safe_retry`, `refresher`,
+    /// `executor` (set in `refresh.rs`).
+    pub(crate) refresh: refresh::Settings<K, V>,
 }
 
 /// Why a [`CacheBuilder`] configuration cannot work. Its message names the
@@ -104,6 +108,12 @@ pub enum BuildError {
     ZeroTimeToLive,
     /// `time_to_idle` was zero: every entry would be expired at birth.
     ZeroTimeToIdle,
+    /// `refresh_after` was zero: every read would refresh.
+    ZeroRefreshAfter,
+    /// An `executor` was set without a `refresher`: a loading call's own
+    /// loader cannot leave its thread, so the executor would have nothing
+    /// to run.
+    ExecutorWithoutRefresher,
 }
 
 impl fmt::Display for BuildError {
@@ -134,6 +144,14 @@ impl fmt::Display for BuildError {
             BuildError::ZeroTimeToIdle => f.write_str(
                 "shardcache: `time_to_idle` is zero: every entry would expire at once; \
                  leave it unset for no limit",
+            ),
+            BuildError::ZeroRefreshAfter => f.write_str(
+                "shardcache: `refresh_after` is zero: every read would refresh; \
+                 leave it unset for no refresh-ahead",
+            ),
+            BuildError::ExecutorWithoutRefresher => f.write_str(
+                "shardcache: an `executor` needs a `refresher` to run: set `.refresher(..)`, \
+                 or drop the executor to refresh inline with each caller's own loader",
             ),
         }
     }
@@ -195,6 +213,7 @@ impl<K: Hash + Eq, V: Clone> CacheBuilder<K, V, RandomState> {
             observer: Default::default(),
             expiration: expiry::Settings::default(),
             listener: None,
+            refresh: refresh::Settings::default(),
         }
     }
 }
@@ -294,6 +313,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             observer: self.observer,
             expiration: self.expiration,
             listener: self.listener,
+            refresh: self.refresh,
         }
     }
 
@@ -316,7 +336,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
     /// assert_eq!((cache.len(), cache.weight()), (1, 6));
     /// ```
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u64 + Send + Sync + 'static) -> Self {
-        self.weigher = Some(Box::new(weigher));
+        self.weigher = Some(std::sync::Arc::new(weigher));
         self
     }
 
@@ -359,6 +379,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             return Err(BuildError::ShardTooLarge { capacity, shards });
         }
         self.expiration.check()?;
+        self.refresh.check()?;
+        let mut expiration = Expiration::new(self.expiration);
+        let refresh = self.refresh.install(&mut expiration);
         Ok(Cache::with_settings(
             capacity,
             shards,
@@ -366,8 +389,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             self.hasher,
             self.weigher,
             self.observer,
-            Expiration::new(self.expiration),
+            expiration,
             self.listener,
+            refresh,
         ))
     }
 

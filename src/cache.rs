@@ -22,8 +22,9 @@ use crate::shard::Shard;
 use crate::stats::{CacheInfo, ReadCounters, Stats};
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// A weigher: the cost of an entry against the cache's capacity.
-pub(crate) type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u64 + Send + Sync>;
+/// A weigher: the cost of an entry against the cache's capacity. An `Arc`,
+/// so that a refresh on an executor can weigh its value (`refresh.rs`).
+pub(crate) type Weigher<K, V> = std::sync::Arc<dyn Fn(&K, &V) -> u64 + Send + Sync>;
 
 /// One shard behind its own lock, padded to a cache line of its own so
 /// that locking one shard never contends with its neighbours' lines.
@@ -78,7 +79,7 @@ pub struct Cache<K, V, S = RandomState> {
     shards: Box<[ShardLock<K, V, S>]>,
     /// Shared with the shards, which hash the keys they evict or move.
     hasher: Arc<S>,
-    weigher: Option<Weigher<K, V>>,
+    pub(crate) weigher: Option<Weigher<K, V>>,
     /// The total capacity.
     capacity: AtomicU64,
     /// Serialises `set_capacity` calls, so that the shards' budgets always
@@ -101,6 +102,8 @@ pub struct Cache<K, V, S = RandomState> {
     expiration: Arc<Expiration<K, V>>,
     /// Hears every entry that leaves the cache (`listener.rs`).
     listener: Option<Listener<K, V>>,
+    /// The refresher, its executor and their mailbox (`refresh.rs`).
+    pub(crate) refresh: Option<Box<crate::refresh::Refresh<K, V>>>,
 }
 
 impl<K, V, S> Cache<K, V, S> {
@@ -123,6 +126,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         observer: crate::observe::Observer,
         expiration: Expiration<K, V>,
         listener: Option<Listener<K, V>>,
+        refresh: Option<Box<crate::refresh::Refresh<K, V>>>,
     ) -> Self {
         let expiration = Arc::new(expiration);
         let hasher = Arc::new(hasher);
@@ -151,6 +155,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             expiring: std::sync::atomic::AtomicBool::new(expiration.configured),
             expiration,
             listener,
+            refresh,
         }
     }
 
@@ -253,9 +258,18 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         if self.reads_shared {
             let shard = self.shard_read(hash);
             let found = shard.get_shared(hash, key, now);
-            if found.is_some() {
+            if let Some((value, stale)) = found {
+                // Past `refresh_after`, with an executor: start a refresh
+                // unless one runs (and apply those that ended).
+                let refresh = stale
+                    && self.refreshes_detached()
+                    && (!shard.flights.contains(hash, key) || self.refreshes_pending());
                 drop(shard);
                 self.read_counters.hit();
+                if refresh {
+                    return self.refresh_on_read(hash, key, value);
+                }
+                Some(value)
             } else {
                 let work = shard.has_expiry_work(now);
                 drop(shard);
@@ -263,10 +277,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                 if work {
                     self.maintain_after_miss(hash, now);
                 }
+                None
             }
-            found
         } else {
-            self.get_exclusive(hash, key, now)
+            self.get_exclusive(hash, key, now, true)
         }
     }
 
@@ -283,25 +297,61 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             return None;
         }
         let now = self.now();
-        let found = self.shard_read(hash).get_shared(hash, key, now)?;
+        let shard = self.shard_read(hash);
+        let (found, stale) = shard.get_shared(hash, key, now)?;
+        // A stale entry is served here only while its refresh runs (and no
+        // ended refresh waits to be applied); else the write-locked path
+        // starts a refresh.
+        if stale && (!shard.flights.contains(hash, key) || self.refreshes_pending()) {
+            return None;
+        }
+        drop(shard);
         self.read_counters.hit();
         Some(found)
+    }
+
+    /// A `get` (counted) found `key` past `refresh_after` on a cache that
+    /// refreshes on an executor, under the read lock: looks again under the
+    /// write lock, after applying ended refreshes, and starts one for `key`
+    /// unless one runs.
+    #[cold]
+    #[inline(never)]
+    fn refresh_on_read<Q>(&self, hash: u64, key: &Q, stale: V) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Hash + Eq,
+    {
+        let now = self.now();
+        self.get_exclusive(hash, key, now, false).or(Some(stale))
     }
 
     /// `get` under the shard's write lock (one-shard caches): out of
     /// line, so that the read-locked path inlined into callers stays small
     /// (no register spills for the bigger path it does not take).
+    /// Counts the lookup if `count`. Past `refresh_after`, with an executor,
+    /// it starts a refresh.
     #[inline(never)]
-    fn get_exclusive<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
+    fn get_exclusive<Q>(&self, hash: u64, key: &Q, now: u64, count: bool) -> Option<V>
     where
         K: Borrow<Q>,
         Q: ?Sized + Hash + Eq,
     {
+        self.apply_refreshes();
         let mut outbox = self.outbox();
-        let found = self
-            .shard(hash)
-            .get(hash, key, true, now, &mut outbox.removed);
+        let mut shard = self.shard(hash);
+        let found = shard.lookup(hash, key, count, now, &mut outbox.removed);
+        let (found, started) = match found {
+            crate::refresh::Lookup::Stale(value) => {
+                let started = self.start_detached(&mut shard, hash, key, now);
+                (Some(value), started)
+            }
+            found => (found.live(), None),
+        };
+        drop(shard);
         outbox.deliver();
+        if let (Some((flight, key)), Some(value)) = (started, &found) {
+            self.launch(hash, flight, key, value.clone());
+        }
         found
     }
 
@@ -427,6 +477,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(cache.stats().expirations, 1);
     /// ```
     pub fn cleanup(&self) {
+        self.apply_refreshes();
         if !self.expiring.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }

@@ -210,6 +210,9 @@ pub(crate) struct Expiration<K, V> {
     /// Whether any setting was given: then every shard keeps timers from
     /// the start (else only after an `insert_with_ttl`).
     pub(crate) configured: bool,
+    /// Refresh-ahead and fail-safe windows (`refresh.rs`), if either is
+    /// set: then each slot's write time is kept too.
+    pub(crate) windows: Option<crate::refresh::Windows>,
 }
 
 /// The expiry settings of a [`CacheBuilder`](crate::CacheBuilder).
@@ -268,6 +271,7 @@ impl<K, V> Expiration<K, V> {
             tti: settings.tti.map(nanos),
             custom: settings.custom,
             configured,
+            windows: None,
         }
     }
 
@@ -421,17 +425,25 @@ pub(crate) struct Timers<K, V> {
     /// `config.reads_move_deadlines()`, kept here for the hit path.
     reads_move: bool,
     pub(crate) wheel: Wheel,
+    /// Each slot's write time and last failed load, kept only with
+    /// refresh-ahead or fail-safe (`refresh.rs`).
+    pub(crate) ages: Option<crate::refresh::Ages>,
 }
 
 impl<K, V> Timers<K, V> {
     pub(crate) fn new(config: crate::sync::Arc<Expiration<K, V>>) -> Self {
         let caps = config.caps_entries().then(Vec::new);
+        let ages = config.windows.map(crate::refresh::Ages::new);
+        // Fail-safe keeps an expired entry `grace` past its deadline: the
+        // wheel files it by then.
+        let grace = config.windows.map_or(0, |w| w.grace);
         Timers {
             reads_move: config.reads_move_deadlines(),
             config,
             timings: Vec::new(),
             caps,
-            wheel: Wheel::new(),
+            wheel: Wheel::new(grace),
+            ages,
         }
     }
 
@@ -456,6 +468,14 @@ impl<K, V> Timers<K, V> {
     #[inline]
     pub(crate) fn is_expired(&self, index: u32, now: u64) -> bool {
         self.deadline(index) <= now
+    }
+
+    /// Whether the entry at `index` is past its deadline and past the
+    /// fail-safe window after it (without fail-safe: expired): its memory
+    /// may go.
+    #[inline]
+    pub(crate) fn is_reclaimable(&self, index: u32, now: u64) -> bool {
+        self.deadline(index).saturating_add(self.wheel.grace()) <= now
     }
 
     fn cap(&self, index: u32) -> u64 {
@@ -517,6 +537,9 @@ impl<K, V> Timers<K, V> {
         self.timings[i].deadline.store(deadline, Relaxed);
         let keep = self.config.reads_move_deadlines();
         self.wheel.schedule(&mut self.timings, index, keep);
+        if let Some(ages) = &mut self.ages {
+            ages.on_store(index, self.wheel.time(), slots);
+        }
     }
 
     /// The slot `index` was vacated: left filed, as it is (unfiling would
@@ -577,6 +600,7 @@ impl<K, V> Timers<K, V> {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.timings.capacity() * std::mem::size_of::<Timing>()
             + self.caps.as_ref().map_or(0, |c| c.capacity() * 8)
+            + self.ages.as_ref().map_or(0, |a| a.heap_bytes())
             + self.wheel.heap_bytes()
     }
 

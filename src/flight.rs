@@ -48,7 +48,9 @@ pub(crate) struct FlightSlot<K, V> {
 ///
 /// # Invariants
 /// One slot per key with a load in progress; none of those keys was cached
-/// when its load began (a compute's key may have been: see `compute.rs`).
+/// when its load began, except for a compute's (see `compute.rs`) and a
+/// refresh's (`refresh.rs`, which loads a key whose stale entry stays
+/// cached meanwhile).
 pub(crate) struct Flights<K, V> {
     table: HashTable<FlightSlot<K, V>>,
 }
@@ -96,6 +98,35 @@ impl<K: Eq, V> Flights<K, V> {
         };
         self.table.insert_unique(hash, slot, |slot| slot.hash);
         Join::Lead(flight)
+    }
+
+    /// Whether a load of `key` is in progress (a refresh, or a load that
+    /// began on a miss). Read-only: the read lock suffices.
+    pub(crate) fn contains<Q>(&self, hash: u64, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        !self.table.is_empty() && self.table.find(hash, |slot| slot.key.borrow() == key).is_some()
+    }
+
+    /// Registers a refresh of the cached `key` (whose entry stays cached),
+    /// led by `leader` (0: the caller; [`DETACHED`]: an executor task),
+    /// unless a load of it is already in progress: then the key comes back.
+    pub(crate) fn start(&mut self, hash: u64, key: K, leader: u64) -> Result<Arc<Flight<V>>, K> {
+        if self.contains(hash, &key) {
+            return Err(key);
+        }
+        let flight = Arc::new(Flight::new());
+        flight.state.lock().leader = leader;
+        let slot = FlightSlot {
+            key,
+            hash,
+            flight: flight.clone(),
+            superseded: false,
+        };
+        self.table.insert_unique(hash, slot, |slot| slot.hash);
+        Ok(flight)
     }
 
     /// Marks the load of `key`, if any, as superseded: a newer write won, so
@@ -224,6 +255,20 @@ pub(crate) enum HandOver {
     NotLeader,
 }
 
+/// The leader id of a flight driven by an executor task (a refresh off
+/// the callers' threads, `refresh.rs`): no caller leads it.
+pub(crate) const DETACHED: u64 = u64::MAX;
+
+/// How a detached flight ended (see [`Flight::settle_detached`]).
+pub(crate) enum Settled {
+    /// It has a value, or nobody waits: its slot must leave the shard.
+    Ended(Wakers),
+    /// A waiter took it over and will finish it as any leader does.
+    HandedOver(Wakers),
+    /// It was not pending under a detached leader (never happens).
+    NotDetached,
+}
+
 thread_local! {
     // Not `const`-initialised: loom's `thread_local!` does not accept it.
     #[allow(clippy::missing_const_for_thread_local)]
@@ -327,6 +372,36 @@ impl<V> Flight<V> {
                 state.outcome = Outcome::Abandoned;
                 HandOver::Ended
             }
+        }
+    }
+
+    /// The detached leader (an executor task) is done, without the shard
+    /// lock: `Some(value)` serves every waiter; `None` hands the flight to
+    /// the oldest waiter, or ends it if nobody waits. `post` runs under the
+    /// flight's own lock, before anyone can see the outcome, when the slot
+    /// must leave the shard (the flight ended); it must not block.
+    pub(crate) fn settle_detached(&self, value: Option<V>, post: impl FnOnce()) -> Settled {
+        let mut state = self.state.lock();
+        if !matches!(state.outcome, Outcome::Pending) || state.leader != DETACHED {
+            return Settled::NotDetached;
+        }
+        match value {
+            Some(value) => {
+                post();
+                state.outcome = Outcome::Ready(value);
+                Settled::Ended(take_wakers(&mut state.waiters))
+            }
+            None => match state.waiters.pop_front() {
+                Some(next) => {
+                    state.leader = next.id;
+                    Settled::HandedOver(Wakers(next.waker.into_iter().collect()))
+                }
+                None => {
+                    post();
+                    state.outcome = Outcome::Abandoned;
+                    Settled::Ended(Wakers::default())
+                }
+            },
         }
     }
 

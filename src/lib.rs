@@ -45,6 +45,7 @@ mod load;
 mod observe;
 mod optional;
 mod policy;
+mod refresh;
 mod removed;
 mod retain;
 mod shard;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::cache::Cache;
 use crate::expiry::Stamp;
 use crate::flight::{Flight, HandOver, Join, LoadingScope, SharedError, Wait, Wakers};
+use crate::refresh::Lookup;
 use crate::sync::Arc;
 
 /// The error of [`Cache::get_or_insert_with_timeout`]: the caller waited for
@@ -48,14 +49,18 @@ enum Miss<E> {
 
 /// Where one pass of a loading call stands after looking its key up.
 enum Step<K, V> {
-    /// The key was cached.
+    /// The key was cached (or a stale value is served: `refresh.rs`).
     Hit(V),
     /// The caller runs the load, as the flight's leader `id` (0 for the
-    /// caller that started it).
-    Lead(Arc<Flight<V>>, u64),
+    /// caller that started it). With fail-safe, the kept stale value to
+    /// return if the load fails.
+    Lead(Arc<Flight<V>>, u64, Option<V>),
     /// Another caller is loading: wait on the flight as waiter `id`. The
-    /// key comes back for a retry.
-    Wait(Arc<Flight<V>>, u64, K),
+    /// key comes back for a retry; and the kept stale value, as for `Lead`.
+    Wait(Arc<Flight<V>>, u64, K, Option<V>),
+    /// The entry is past `refresh_after`: the caller refreshes it inline
+    /// (its stale value, and a clone of the key for the cache's refresher).
+    Refresh(Arc<Flight<V>>, V, Option<K>),
 }
 
 /// What a waiter does with its flight's answer.
@@ -94,12 +99,12 @@ pub(crate) fn recursive_load() -> ! {
 
 /// Hands a flight over if its async leader is dropped (cancelled) before it
 /// finished the flight. (Panics are caught and handled by `conclude`.)
-struct CancelGuard<'a, K: Hash + Eq, V: Clone, S: BuildHasher> {
-    cache: &'a Cache<K, V, S>,
-    hash: u64,
-    flight: &'a Arc<Flight<V>>,
-    id: u64,
-    armed: bool,
+pub(crate) struct CancelGuard<'a, K: Hash + Eq, V: Clone, S: BuildHasher> {
+    pub(crate) cache: &'a Cache<K, V, S>,
+    pub(crate) hash: u64,
+    pub(crate) flight: &'a Arc<Flight<V>>,
+    pub(crate) id: u64,
+    pub(crate) armed: bool,
 }
 
 impl<K: Hash + Eq, V: Clone, S: BuildHasher> Drop for CancelGuard<'_, K, V, S> {
@@ -320,20 +325,54 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// pass; a caller that starts over after a failed or abandoned flight
     /// was counted already).
     fn step(&self, hash: u64, key: K, count: bool) -> Step<K, V> {
+        self.apply_refreshes();
         let now = self.now();
         // Declared before the guard: what the lookup removes (expired
         // entries) is reported and dropped after it is released.
         let mut outbox = self.outbox();
         let mut shard = self.shard(hash);
-        if let Some(value) = shard.get(hash, &key, count, now, &mut outbox.removed) {
-            drop(shard);
-            drop(key);
-            outbox.deliver();
-            return Step::Hit(value);
-        }
+        let kept = match shard.lookup(hash, &key, count, now, &mut outbox.removed) {
+            Lookup::Hit(value) => {
+                drop(shard);
+                drop(key);
+                outbox.deliver();
+                return Step::Hit(value);
+            }
+            // Past `refresh_after`: served at once while a load of the key
+            // runs; else this caller starts the refresh.
+            Lookup::Stale(value) => {
+                let started = match shard.flights.contains(hash, &key) {
+                    true => None,
+                    false => Some(self.start_refresh(&mut shard, hash, key)),
+                };
+                drop(shard);
+                outbox.deliver();
+                return match started {
+                    None => Step::Hit(value),
+                    Some(Ok((flight, key))) => Step::Refresh(flight, value, key),
+                    Some(Err((flight, key))) => {
+                        self.launch(hash, flight, key, value.clone());
+                        Step::Hit(value)
+                    }
+                };
+            }
+            // Fail-safe: a load failed lately; the stale value, no loader.
+            Lookup::Kept {
+                value,
+                failed: true,
+            } => {
+                shard.counters.stale_served += 1;
+                drop(shard);
+                drop(key);
+                outbox.deliver();
+                return Step::Hit(value);
+            }
+            Lookup::Kept { value, .. } => Some(value),
+            Lookup::Miss => None,
+        };
         let step = match shard.flights.join(hash, key) {
-            Join::Lead(flight) => Step::Lead(flight, 0),
-            Join::Wait(flight, id, key) => Step::Wait(flight, id, key),
+            Join::Lead(flight) => Step::Lead(flight, 0, kept),
+            Join::Wait(flight, id, key) => Step::Wait(flight, id, key, kept),
             Join::Recursive(key) => {
                 drop(shard);
                 drop(key);
@@ -360,10 +399,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         }
         let mut first = true;
         loop {
-            let (flight, id) = match self.step(hash, key, std::mem::take(&mut first)) {
+            let (flight, id, kept) = match self.step(hash, key, std::mem::take(&mut first)) {
                 Step::Hit(value) => return Ok(value),
-                Step::Lead(flight, id) => (flight, id),
-                Step::Wait(flight, id, returned) => {
+                Step::Refresh(flight, stale, key) => {
+                    return self
+                        .refresh_sync(hash, &flight, stale, key, load)
+                        .map_err(Miss::Failed)
+                }
+                Step::Lead(flight, id, kept) => (flight, id, kept),
+                Step::Wait(flight, id, returned, kept) => {
                     key = returned;
                     let mut wait = flight.wait(id, deadline);
                     if let Wait::TimedOut = wait {
@@ -375,15 +419,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                         };
                     }
                     match Next::after(wait) {
-                        Next::Return(result) => return result.map_err(Miss::Failed),
+                        Next::Return(result) => {
+                            return self.fail_safe(hash, result, kept).map_err(Miss::Failed)
+                        }
                         Next::Retry => continue,
-                        Next::Lead => (flight, id),
+                        Next::Lead => (flight, id, kept),
                     }
                 }
             };
-            return self
-                .lead_sync(hash, &flight, id, load)
-                .map_err(Miss::Failed);
+            let result = self.lead_sync(hash, &flight, id, load);
+            return self.fail_safe(hash, result, kept).map_err(Miss::Failed);
         }
     }
 
@@ -412,7 +457,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// over and is then resumed. The hand-over runs after the panic was
     /// caught, not during unwinding, so it takes the shard lock as ordinary
     /// code does.
-    fn conclude<E: Send + Sync + 'static>(
+    pub(crate) fn conclude<E: Send + Sync + 'static>(
         &self,
         hash: u64,
         flight: &Arc<Flight<V>>,
@@ -443,10 +488,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         }
         let mut first = true;
         loop {
-            let (flight, id) = match self.step(hash, key, std::mem::take(&mut first)) {
+            let (flight, id, kept) = match self.step(hash, key, std::mem::take(&mut first)) {
                 Step::Hit(value) => return Ok(value),
-                Step::Lead(flight, id) => (flight, id),
-                Step::Wait(flight, id, returned) => {
+                Step::Refresh(flight, stale, key) => {
+                    return self.refresh_async(hash, &flight, stale, key, init).await
+                }
+                Step::Lead(flight, id, kept) => (flight, id, kept),
+                Step::Wait(flight, id, returned, kept) => {
                     key = returned;
                     let wait = WaitFuture {
                         cache: self,
@@ -457,13 +505,14 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                     }
                     .await;
                     match Next::after(wait) {
-                        Next::Return(result) => return result,
+                        Next::Return(result) => return self.fail_safe(hash, result, kept),
                         Next::Retry => continue,
-                        Next::Lead => (flight, id),
+                        Next::Lead => (flight, id, kept),
                     }
                 }
             };
-            return self.lead_async(hash, &flight, id, init).await;
+            let result = self.lead_async(hash, &flight, id, init).await;
+            return self.fail_safe(hash, result, kept);
         }
     }
 
@@ -520,13 +569,16 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             Err(error) => {
                 let error = std::sync::Arc::new(error);
                 let shared: SharedError = error.clone();
+                let now = self.now();
                 let (slot, wakers) = {
                     let mut shard = self.shard(hash);
                     shard.counters.load_failures += 1;
-                    (
-                        shard.flights.take(hash, flight),
-                        flight.finish_failed(shared),
-                    )
+                    let slot = shard.flights.take(hash, flight);
+                    if let Some(slot) = &slot {
+                        // Fail-safe remembers the failure (`refresh.rs`).
+                        shard.note_failure(hash, &slot.key, now);
+                    }
+                    (slot, flight.finish_failed(shared))
                 };
                 wakers.wake(flight);
                 drop(slot);

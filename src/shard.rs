@@ -29,6 +29,7 @@ use crate::expiry::{Expiration, Stamp, Timers};
 use crate::flight::Flights;
 use crate::index::Index;
 use crate::policy::PolicyState;
+use crate::refresh::Lookup;
 use crate::removed::{Cause, Removed};
 use crate::stats::Counters;
 use crate::sync::Arc;
@@ -109,7 +110,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             };
             if !self.arena.is_occupied(index) {
                 timers.unfile(index);
-            } else if timers.is_expired(index, now) {
+            } else if timers.is_reclaimable(index, now) {
                 // Hash first: if the user's `Hash` panics, nothing changed.
                 let hash = self.hasher.hash_one(self.arena.key(index));
                 self.expire_index(hash, index, removed);
@@ -213,16 +214,19 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     /// Looks a key up for a reader under the write lock: a hit promotes the
     /// entry; the outcome is counted if `count` (a loading call that starts
     /// over was counted on its first pass).
-    /// An expired entry is a miss, and is removed (to `removed`).
+    /// An expired entry is a miss, and is removed (to `removed`), unless
+    /// fail-safe keeps it (`refresh.rs`): then it is a miss that hands back
+    /// the stale value ([`Lookup::Kept`]). A live entry past
+    /// `refresh_after` is a hit, [`Lookup::Stale`].
     #[inline]
-    pub(crate) fn get<Q>(
+    pub(crate) fn lookup<Q>(
         &mut self,
         hash: u64,
         key: &Q,
         count: bool,
         now: u64,
         removed: &mut Removed<K, V>,
-    ) -> Option<V>
+    ) -> Lookup<V>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
@@ -237,24 +241,76 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         };
         match found {
             Some(index) => {
+                let mut stale = false;
                 if let Some(timers) = self.timers.as_deref() {
                     let now = timers.wheel.time();
                     if timers.is_expired(index, now) {
                         self.counters.misses += u64::from(count);
+                        if !timers.is_reclaimable(index, now) {
+                            let failed = timers.ages.as_ref().is_some_and(|a| a.failed(index, now));
+                            let value = self.arena.value(index).clone();
+                            return Lookup::Kept { value, failed };
+                        }
                         self.expire_index(hash, index, removed);
-                        return None;
+                        return Lookup::Miss;
                     }
+                    stale = timers.ages.as_ref().is_some_and(|a| a.is_stale(index, now));
                     let (key, value) = (self.arena.key(index), self.arena.value(index));
                     timers.on_read(index, key, value, now);
                 }
                 self.counters.hits += u64::from(count);
                 self.policy
                     .on_hit(&mut self.arena, index, hash, self.weights.as_deref());
-                Some(self.arena.value(index).clone())
+                let value = self.arena.value(index).clone();
+                if stale {
+                    Lookup::Stale(value)
+                } else {
+                    Lookup::Hit(value)
+                }
             }
             None => {
                 self.counters.misses += u64::from(count);
-                None
+                Lookup::Miss
+            }
+        }
+    }
+
+    /// [`Shard::lookup`] for a reader that neither refreshes nor falls back
+    /// on a kept stale value: a live entry, stale or not.
+    #[inline]
+    pub(crate) fn get<Q>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        count: bool,
+        now: u64,
+        removed: &mut Removed<K, V>,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        V: Clone,
+    {
+        self.lookup(hash, key, count, now, removed).live()
+    }
+
+    /// A load of `key` failed at `now`: if fail-safe keeps its expired
+    /// entry, remember when, so that loading calls serve the stale value
+    /// without a loader for `fail_safe_retry` (`refresh.rs`).
+    pub(crate) fn note_failure(&mut self, hash: u64, key: &K, now: u64) {
+        let keeps = self.timers.as_ref().is_some_and(|t| t.wheel.grace() > 0);
+        if !keeps {
+            return;
+        }
+        let Some(index) = self.find(hash, key) else {
+            return;
+        };
+        if let Some(timers) = self.timers.as_deref_mut() {
+            let now = timers.clamp(now);
+            if timers.is_expired(index, now) {
+                if let Some(ages) = &mut timers.ages {
+                    ages.set_failed(index, now);
+                }
             }
         }
     }
@@ -262,15 +318,17 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     /// Looks a key up under the shard's read lock, for a lazily promoting
     /// (multi-shard) shard: a hit marks its node. The caller counts the
     /// outcome (in the cache's striped `ReadCounters`).
-    /// An expired entry is a miss (left for a write to remove).
+    /// An expired entry is a miss (left for a write to remove). The flag
+    /// says whether the entry is past `refresh_after` (`refresh.rs`).
     #[inline]
-    pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<V>
+    pub(crate) fn get_shared<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<(V, bool)>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,
         V: Clone,
     {
         self.policy.on_shared_lookup(hash);
+        let mut stale = false;
         let index = match self.timers.as_deref() {
             None => self.find(hash, key)?,
             Some(timers) => {
@@ -279,13 +337,14 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
                 if deadline <= now {
                     return None;
                 }
+                stale = timers.ages.as_ref().is_some_and(|a| a.is_stale(index, now));
                 let (key, value) = (self.arena.key(index), self.arena.value(index));
                 timers.on_read(index, key, value, now);
                 index
             }
         };
         self.arena.mark(index);
-        Some(self.arena.value(index).clone())
+        Some((self.arena.value(index).clone(), stale))
     }
 
     /// Looks a key up without promoting or counting (an expired entry is
@@ -300,6 +359,21 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         self.find(hash, key)
             .filter(|&index| !self.expired_at(index, now))
             .map(|index| self.arena.value(index).clone())
+    }
+
+    /// The stored key equal to `key`, if its entry is live and past
+    /// `refresh_after` at `now` (to clone it for a refresh, `refresh.rs`).
+    pub(crate) fn stale_key<Q>(&self, hash: u64, key: &Q, now: u64) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+    {
+        let index = self.find(hash, key)?;
+        let timers = self.timers.as_deref()?;
+        let now = timers.clamp(now);
+        let stale = !timers.is_expired(index, now)
+            && timers.ages.as_ref().is_some_and(|a| a.is_stale(index, now));
+        stale.then(|| self.arena.key(index))
     }
 
     #[inline]

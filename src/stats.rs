@@ -33,6 +33,8 @@ pub(crate) struct Counters {
     pub(crate) coalesced: u64,
     pub(crate) load_nanos: u64,
     pub(crate) expirations: u64,
+    pub(crate) refreshes: u64,
+    pub(crate) stale_served: u64,
 }
 
 impl Counters {
@@ -47,6 +49,8 @@ impl Counters {
         stats.coalesced += self.coalesced;
         stats.load_time += Duration::from_nanos(self.load_nanos);
         stats.expirations += self.expirations;
+        stats.refreshes += self.refreshes;
+        stats.stale_served += self.stale_served;
     }
 }
 
@@ -153,6 +157,16 @@ pub struct Stats {
     /// [`cleanup`](crate::Cache::cleanup), or found expired by a lookup or
     /// a write); not counted in `evictions`.
     pub expirations: u64,
+    /// Refreshes begun because an entry was past
+    /// [`refresh_after`](crate::CacheBuilder::refresh_after) (one per key
+    /// at a time; those that complete also count in `loads`).
+    pub refreshes: u64,
+    /// Stale values served by fail-safe
+    /// ([`stale_if_error`](crate::CacheBuilder::stale_if_error)) instead
+    /// of an error, or instead of calling a loader within
+    /// `fail_safe_retry` of a failure. (Stale values served while a
+    /// refresh runs count as hits.)
+    pub stale_served: u64,
 }
 
 impl Stats {

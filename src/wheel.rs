@@ -46,6 +46,9 @@ pub(crate) struct Wheel {
     /// The time the wheel was last advanced to (nanoseconds since the
     /// cache's epoch); it never goes back.
     time: u64,
+    /// How long after its deadline an entry is due (fail-safe's
+    /// `stale_if_error`, `refresh.rs`; else 0).
+    grace: u64,
 }
 
 #[inline]
@@ -54,11 +57,17 @@ fn sentinel(s: usize) -> u32 {
 }
 
 impl Wheel {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(grace: u64) -> Self {
         Wheel {
             sentinels: (0..SENTINELS).map(|s| [sentinel(s); 2]).collect(),
             time: 0,
+            grace,
         }
+    }
+
+    #[inline]
+    pub(crate) fn grace(&self) -> u64 {
+        self.grace
     }
 
     #[inline]
@@ -107,7 +116,7 @@ impl Wheel {
         if deadline == NEVER && !keep {
             return;
         }
-        let s = self.bucket(deadline);
+        let s = self.bucket(deadline.saturating_add(self.grace));
         self.append(t, s, index);
     }
 
