@@ -1,6 +1,8 @@
-//! loom models of refresh-ahead (`src/refresh.rs`): a refresh racing an
-//! `insert` of its key, a refresh racing the key's expiry, and an executor
-//! refresh completing against `clear` and against the cache's drop.
+//! loom models of refresh-ahead and fail-safe (`src/refresh.rs`): a
+//! refresh racing an `insert` of its key, a refresh racing the key's
+//! expiry, an executor refresh completing against `clear`, against the
+//! cache's drop and against a loading call that applies it, and two
+//! callers of a kept key whose backend fails.
 //!
 //! The clock is a test clock on a std atomic, set by the model before the
 //! threads start or by one thread between its own steps: the models explore
@@ -186,6 +188,49 @@ fn executor_refresh_races_a_loading_call() {
         assert_eq!(cache.get(&1), Some(101));
         assert_eq!(cache.loads_in_flight(), 0);
         assert!(tasks.lock().unwrap().is_empty(), "one refresh at a time");
+        cache.check_invariants();
+    });
+}
+
+/// Fail-safe: two callers of a kept (expired) key whose backend fails get
+/// the stale value, whichever order they run in (one leads and the other
+/// waits on its load, or comes after the failure is recorded), and the
+/// backend is asked once.
+#[test]
+fn fail_safe_serves_every_caller_once() {
+    common::model(3, || {
+        let clock = TestClock::new();
+        let cache: Arc<Cache<u64, u64, common::Fixed>> = Arc::new(
+            Cache::builder()
+                .capacity(4)
+                .shards(1)
+                .hasher(common::Fixed::default())
+                .time_to_live(60 * SEC)
+                .stale_if_error(600 * SEC)
+                .clock(clock.clone())
+                .build(),
+        );
+        cache.insert(1, 1);
+        clock.set(70);
+        let calls = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (cache, calls) = (cache.clone(), calls.clone());
+                thread::spawn(move || {
+                    cache.try_get_or_insert_with(1, || {
+                        calls.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+                        Err::<u64, _>("down")
+                    })
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.join().unwrap(), Ok(1));
+        }
+        assert_eq!(calls.load(loom::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(cache.stats().stale_served, 2);
+        assert_eq!(cache.get(&1), None, "kept, never returned by get");
+        assert_eq!(cache.loads_in_flight(), 0);
         cache.check_invariants();
     });
 }
