@@ -587,3 +587,23 @@ fn no_settings_no_side_table() {
     }
     assert!(aged.expiry_bytes() >= plain.expiry_bytes() + 1000 * 16);
 }
+
+static MEMO_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+#[shardcache::memoize(capacity = 16, refresh_after = Duration::from_millis(20))]
+fn doubled(x: u64) -> u64 {
+    MEMO_CALLS.fetch_add(1, Ordering::SeqCst);
+    x * 2
+}
+
+/// `#[memoize(refresh_after = …)]`: a result older than that is
+/// recomputed by the next call (the only caller here, so it runs it).
+#[test]
+fn memoize_refresh_after() {
+    assert_eq!(doubled(4), 8);
+    assert_eq!(doubled(4), 8);
+    assert_eq!(MEMO_CALLS.load(Ordering::SeqCst), 1);
+    thread::sleep(Duration::from_millis(60));
+    assert_eq!(doubled(4), 8);
+    assert_eq!(MEMO_CALLS.load(Ordering::SeqCst), 2, "refreshed");
+}

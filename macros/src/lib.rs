@@ -53,7 +53,7 @@ use crate::options::Options;
 ///
 /// # Options
 ///
-/// `#[memoize(capacity = 128, shards = 4, policy = TinyLfu, ttl = …, key = …, key_type = …)]`,
+/// `#[memoize(capacity = 128, shards = 4, policy = TinyLfu, ttl = …, refresh_after = …, key = …, key_type = …)]`,
 /// all optional:
 ///
 /// | option | default | meaning |
@@ -62,6 +62,7 @@ use crate::options::Options;
 /// | `shards = N` | the builder's choice | as `CacheBuilder::shards` |
 /// | `policy = Lru` or `TinyLfu` | `Lru` | as `CacheBuilder::policy` |
 /// | `ttl = Duration expr` | none | each result expires this long after it was computed, as `CacheBuilder::time_to_live` |
+/// | `refresh_after = Duration expr` | none | a result older than this is returned at once while one caller recomputes it, as `CacheBuilder::refresh_after` |
 /// | `key = expr` | all arguments | the key, built from the arguments |
 /// | `key_type = Type` | inferred if `key` is an argument or a tuple of arguments | the key's type |
 ///

@@ -6,7 +6,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, Token, Type};
 
 /// `capacity = N, shards = N, policy = Lru | TinyLfu, ttl = Duration expr,
-/// key = expr, key_type = Type`,
+/// refresh_after = Duration expr, key = expr, key_type = Type`,
 /// each optional, as written (nothing is checked beyond the syntax).
 #[derive(Default)]
 pub(crate) struct Options {
@@ -14,6 +14,8 @@ pub(crate) struct Options {
     pub(crate) shards: Option<Expr>,
     pub(crate) policy: Option<syn::Path>,
     pub(crate) ttl: Option<Expr>,
+    /// A `std::time::Duration` expression, as `CacheBuilder::refresh_after`.
+    pub(crate) refresh_after: Option<Expr>,
     pub(crate) key: Option<Expr>,
     pub(crate) key_type: Option<Type>,
 }
@@ -31,6 +33,7 @@ impl Parse for Options {
                 "shards" => options.shards = Some(input.parse()?),
                 "policy" => options.policy = Some(input.parse()?),
                 "ttl" => options.ttl = Some(input.parse()?),
+                "refresh_after" => options.refresh_after = Some(input.parse()?),
                 "key" => options.key = Some(input.parse()?),
                 "key_type" => options.key_type = Some(input.parse()?),
                 "maxsize" => {
@@ -51,7 +54,7 @@ impl Parse for Options {
                         name.span(),
                         format!(
                             "memoize: unknown option `{other}`; the options are `capacity`, \
-                             `shards`, `policy`, `ttl`, `key` and `key_type`"
+                             `shards`, `policy`, `ttl`, `refresh_after`, `key` and `key_type`"
                         ),
                     ))
                 }
@@ -77,8 +80,12 @@ impl Options {
             quote!(.policy(::shardcache::Policy::#variant))
         });
         let ttl = self.ttl.as_ref().map(|t| quote!(.time_to_live(#t)));
+        let refresh_after = self
+            .refresh_after
+            .as_ref()
+            .map(|d| quote!(.refresh_after(#d)));
         quote! {
-            ::shardcache::Cache::builder().capacity(#capacity) #shards #policy #ttl .build()
+            ::shardcache::Cache::builder().capacity(#capacity) #shards #policy #ttl #refresh_after .build()
         }
     }
 }
