@@ -382,7 +382,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
         self.refresh.check()?;
         let mut expiration = Expiration::new(self.expiration);
         let refresh = self.refresh.install(&mut expiration);
-        Ok(Cache::with_settings(
+        let mut cache = Cache::with_settings(
             capacity,
             shards,
             self.policy,
@@ -391,8 +391,9 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> CacheBuilder<K, V, S> {
             self.observer,
             expiration,
             self.listener,
-            refresh,
-        ))
+        );
+        cache.refresh = refresh;
+        Ok(cache)
     }
 
     /// Builds the cache.

@@ -126,7 +126,6 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         observer: crate::observe::Observer,
         expiration: Expiration<K, V>,
         listener: Option<Listener<K, V>>,
-        refresh: Option<Box<crate::refresh::Refresh<K, V>>>,
     ) -> Self {
         let expiration = Arc::new(expiration);
         let hasher = Arc::new(hasher);
@@ -155,7 +154,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             expiring: std::sync::atomic::AtomicBool::new(expiration.configured),
             expiration,
             listener,
-            refresh,
+            refresh: None,
         }
     }
 
