@@ -80,10 +80,7 @@ fn herd(cache: Arc<Cache<u64, u64>>, args: &Args) -> Samples {
                     });
                     version = version.max(v);
                     let latency = t.elapsed();
-                    samples.push((
-                        (t - began).as_micros() as u64,
-                        latency.as_micros() as u64,
-                    ));
+                    samples.push(((t - began).as_micros() as u64, latency.as_micros() as u64));
                     thread::sleep(Duration::from_millis(1));
                 }
             })

@@ -145,7 +145,11 @@ fn executor_refresh_races_clear() {
         let read = executor.join().unwrap();
         assert!(read.is_none() || read == Some(101), "read {read:?}");
         cache.cleanup();
-        assert_eq!(cache.peek(&1), None, "the refresh did not outlive the clear");
+        assert_eq!(
+            cache.peek(&1),
+            None,
+            "the refresh did not outlive the clear"
+        );
         assert_eq!(cache.loads_in_flight(), 0);
         cache.check_invariants();
     });

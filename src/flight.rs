@@ -107,7 +107,11 @@ impl<K: Eq, V> Flights<K, V> {
         K: Borrow<Q>,
         Q: ?Sized + Eq,
     {
-        !self.table.is_empty() && self.table.find(hash, |slot| slot.key.borrow() == key).is_some()
+        !self.table.is_empty()
+            && self
+                .table
+                .find(hash, |slot| slot.key.borrow() == key)
+                .is_some()
     }
 
     /// Registers a refresh of the cached `key` (whose entry stays cached),

@@ -126,9 +126,10 @@ impl Ages {
     #[inline]
     pub(crate) fn is_stale(&self, index: u32, now: u64) -> bool {
         self.windows.refresh_after != NEVER
-            && self.slots.get(index as usize).is_some_and(|age| {
-                now.saturating_sub(age.written) >= self.windows.refresh_after
-            })
+            && self
+                .slots
+                .get(index as usize)
+                .is_some_and(|age| now.saturating_sub(age.written) >= self.windows.refresh_after)
     }
 
     /// Whether a load of the (kept) entry at `index` failed less than
@@ -161,7 +162,10 @@ pub(crate) enum Lookup<V> {
     /// An expired entry that fail-safe keeps: a miss, with the stale value
     /// to fall back on; `failed` if a load of it failed within
     /// `fail_safe_retry`.
-    Kept { value: V, failed: bool },
+    Kept {
+        value: V,
+        failed: bool,
+    },
     Miss,
 }
 

@@ -88,8 +88,13 @@ fn herd_inline(shards: usize) {
     let start = Arc::new(Barrier::new(8));
     let threads: Vec<_> = (0..8)
         .map(|_| {
-            let (cache, gate, loads, tx, start) =
-                (cache.clone(), gate.clone(), loads.clone(), tx.clone(), start.clone());
+            let (cache, gate, loads, tx, start) = (
+                cache.clone(),
+                gate.clone(),
+                loads.clone(),
+                tx.clone(),
+                start.clone(),
+            );
             thread::spawn(move || {
                 start.wait();
                 let got = cache.get_or_insert_with(1, || {
@@ -106,9 +111,16 @@ fn herd_inline(shards: usize) {
         assert_eq!(rx.recv_timeout(PATIENCE), Ok(1), "a stale caller waited");
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1, "one reload");
-    assert!(rx.try_recv().is_err(), "the reloading caller is still blocked");
+    assert!(
+        rx.try_recv().is_err(),
+        "the reloading caller is still blocked"
+    );
     gate.open();
-    assert_eq!(rx.recv_timeout(PATIENCE), Ok(2), "the reloader gets the new value");
+    assert_eq!(
+        rx.recv_timeout(PATIENCE),
+        Ok(2),
+        "the reloader gets the new value"
+    );
     for t in threads {
         t.join().unwrap();
     }
@@ -249,12 +261,20 @@ fn a_refresh_replaces_and_restarts_the_clocks() {
         .build();
     cache.get_or_insert_with(1, || 1);
     clock.advance(50 * SEC);
-    assert_eq!(cache.get_or_insert_with(1, || 2), 2, "the reloader gets its value");
+    assert_eq!(
+        cache.get_or_insert_with(1, || 2),
+        2,
+        "the reloader gets its value"
+    );
     assert_eq!(*heard.lock().unwrap(), vec![(1, 1, RemovalCause::Replaced)]);
     // The old deadline (60 s) has passed; the new one is 50 + 60.
     clock.advance(40 * SEC);
     assert_eq!(cache.get(&1), Some(2));
-    assert_eq!(cache.get_or_insert_with(1, || 3), 2, "fresh for 45 s after the refresh");
+    assert_eq!(
+        cache.get_or_insert_with(1, || 3),
+        2,
+        "fresh for 45 s after the refresh"
+    );
     clock.advance(20 * SEC);
     assert_eq!(cache.get(&1), None, "expired 60 s after the refresh");
 }
@@ -283,7 +303,11 @@ fn a_failed_or_panicking_refresh_keeps_the_stale_value() {
     assert_eq!(cache.loads_in_flight(), 0);
     assert_eq!(cache.stats().load_failures, 2);
     assert_eq!(cache.stats().refreshes, 2);
-    assert_eq!(cache.get_or_insert_with(1, || 2), 2, "the next caller refreshes");
+    assert_eq!(
+        cache.get_or_insert_with(1, || 2),
+        2,
+        "the next caller refreshes"
+    );
     cache.check_invariants();
 }
 
@@ -302,7 +326,11 @@ fn an_inline_refresher_runs_instead_of_the_loader() {
         .build();
     cache.insert(1, 1);
     clock.advance(11 * SEC);
-    assert_eq!(cache.get_or_insert_with(1, || unreachable!()), 1, "None keeps it");
+    assert_eq!(
+        cache.get_or_insert_with(1, || unreachable!()),
+        1,
+        "None keeps it"
+    );
     *answer.lock().unwrap() = Some(7);
     assert_eq!(cache.get_or_insert_with(1, || unreachable!()), 7);
     assert_eq!(cache.get(&1), Some(7));
@@ -419,7 +447,11 @@ fn a_dropped_task_ends_its_refresh() {
     cache.insert(1, 1);
     clock.advance(11 * SEC);
     assert_eq!(cache.get_or_insert_with(1, || 5), 1);
-    assert_eq!(cache.get_or_insert_with(1, || 5), 1, "dropped: applied, then refreshed");
+    assert_eq!(
+        cache.get_or_insert_with(1, || 5),
+        1,
+        "dropped: applied, then refreshed"
+    );
     assert_eq!(cache.get(&1), Some(2));
     assert_eq!(cache.stats().refreshes, 2);
     assert_eq!(cache.loads_in_flight(), 0);
@@ -461,13 +493,24 @@ fn fail_safe_serves_the_stale_value_and_spares_the_backend() {
         assert_eq!(cache.try_get_or_insert_with(1, || backend(2)), Ok(1));
         clock.advance(SEC / 4);
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "not asked within fail_safe_retry");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "not asked within fail_safe_retry"
+    );
     clock.advance(3 * SEC);
     assert_eq!(cache.try_get_or_insert_with(1, || backend(2)), Ok(1));
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "asked again after fail_safe_retry");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "asked again after fail_safe_retry"
+    );
     assert_eq!(cache.stats().stale_served, 12);
     // Errors without a stale value pass through.
-    assert_eq!(*cache.try_get_or_insert_with(9, || backend(9)).unwrap_err(), "down");
+    assert_eq!(
+        *cache.try_get_or_insert_with(9, || backend(9)).unwrap_err(),
+        "down"
+    );
     // The backend is back.
     up.store(true, Ordering::SeqCst);
     clock.advance(5 * SEC);
@@ -476,7 +519,10 @@ fn fail_safe_serves_the_stale_value_and_spares_the_backend() {
     // Past the window the entry is gone and errors pass through.
     up.store(false, Ordering::SeqCst);
     clock.advance(611 * SEC);
-    assert_eq!(*cache.try_get_or_insert_with(1, || backend(3)).unwrap_err(), "down");
+    assert_eq!(
+        *cache.try_get_or_insert_with(1, || backend(3)).unwrap_err(),
+        "down"
+    );
     assert_eq!(cache.len(), 0);
     cache.check_invariants();
 }
