@@ -1,31 +1,39 @@
-//! A herd on one hot key across its expiries, with and without
-//! `refresh_after`: the latency of every call, as p50 / p99 / max, and
-//! (with `--svg PATH`) a plot of the worst latency over time.
+//! A herd on one hot key at its expiry, with and without `refresh_after`:
+//! the latency of every call, as p50 / p99 / max, and (with `--svg PATH`) a
+//! plot of each round's worst latency.
 //!
-//! Each of `--threads` threads calls `get_or_insert_with` on the same key
-//! about once a millisecond for `--seconds`; the loader sleeps `--load-ms`
-//! (a slow backend); entries live `--ttl-ms`. Three caches:
-//! - `expiry only`: when the entry expires, every caller waits for the
-//!   reload;
-//! - `refresh_after`: from 3/4 of the lifetime on, one caller reloads
-//!   inline (it waits) while the rest get the stale value;
+//! Each round, the cache's clock (a manual one) jumps to the moment the key
+//! needs a reload, and `--threads` threads released together each call
+//! `get_or_insert_with` on it once; the loader sleeps `--load-ms` (a slow
+//! backend). Entries live `--ttl-ms`. Three caches:
+//! - `expiry only`: the clock jumps to the entry's deadline; every caller
+//!   waits for the reload;
+//! - `refresh_after` (3/4 of the lifetime): the clock jumps past it, not to
+//!   the deadline; one caller reloads inline (it waits) and the others get
+//!   the stale value;
 //! - `refresh_after + executor`: a refresher on a spawned thread reloads;
 //!   no caller waits.
 //!
+//! Between rounds the driver pauses a little longer than a load, so that a
+//! refresh on the executor lands, as it would in real time. The clock is
+//! manual so that every round meets the key at the same point of its life,
+//! whatever the machine's load; latencies are real (`Instant`).
+//!
 //! ```text
-//! cargo run --release --example refresh -- --seconds 3 --svg docs/img/refresh_latency.svg
+//! cargo run --release --example refresh -- --rounds 200 --svg docs/img/refresh_latency.svg
 //! ```
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use shardcache::Cache;
+use shardcache::{Cache, Clock};
 
 struct Args {
     threads: usize,
-    seconds: f64,
+    rounds: u64,
     load_ms: u64,
     ttl_ms: u64,
     svg: Option<String>,
@@ -34,7 +42,7 @@ struct Args {
 fn args() -> Args {
     let mut args = Args {
         threads: 8,
-        seconds: 3.0,
+        rounds: 100,
         load_ms: 20,
         ttl_ms: 200,
         svg: None,
@@ -44,7 +52,7 @@ fn args() -> Args {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--threads" => args.threads = value().parse().expect("--threads N"),
-            "--seconds" => args.seconds = value().parse().expect("--seconds S"),
+            "--rounds" => args.rounds = value().parse().expect("--rounds N"),
             "--load-ms" => args.load_ms = value().parse().expect("--load-ms MS"),
             "--ttl-ms" => args.ttl_ms = value().parse().expect("--ttl-ms MS"),
             "--svg" => args.svg = Some(value()),
@@ -54,38 +62,61 @@ fn args() -> Args {
     args
 }
 
-/// Every call of one run: (start, since the run began; latency), in µs.
+/// A clock the driver moves.
+#[derive(Clone)]
+struct ManualClock(Instant, Arc<AtomicU64>);
+
+impl ManualClock {
+    fn new() -> Self {
+        ManualClock(Instant::now(), Arc::new(AtomicU64::new(0)))
+    }
+    fn advance(&self, by: Duration) {
+        self.1.fetch_add(by.as_nanos() as u64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.0 + Duration::from_nanos(self.1.load(Ordering::SeqCst))
+    }
+}
+
+/// Every call: (round, latency in µs).
 type Samples = Vec<(u64, u64)>;
 
-fn herd(cache: Arc<Cache<u64, u64>>, args: &Args) -> Samples {
+/// `rounds` rounds: the clock jumps by `step`, then the herd calls once.
+fn herd(cache: Cache<u64, u64>, clock: &ManualClock, step: Duration, args: &Args) -> Samples {
+    let cache = Arc::new(cache);
     let load = Duration::from_millis(args.load_ms);
-    let start = Arc::new(Barrier::new(args.threads));
-    let began = Instant::now();
-    let end = began + Duration::from_secs_f64(args.seconds);
+    cache.get_or_insert_with(0, || 0);
+    let go = Arc::new(Barrier::new(args.threads + 1));
+    let done = Arc::new(Barrier::new(args.threads + 1));
+    let rounds = args.rounds;
     let threads: Vec<_> = (0..args.threads)
         .map(|_| {
-            let (cache, start) = (cache.clone(), start.clone());
+            let (cache, go, done) = (cache.clone(), go.clone(), done.clone());
             thread::spawn(move || {
-                start.wait();
                 let mut samples = Vec::new();
-                let mut version = 0;
-                loop {
+                for round in 0..rounds {
+                    go.wait();
                     let t = Instant::now();
-                    if t >= end {
-                        return samples;
-                    }
-                    let v = cache.get_or_insert_with(0, || {
+                    cache.get_or_insert_with(0, || {
                         thread::sleep(load);
-                        version + 1
+                        round + 1
                     });
-                    version = version.max(v);
-                    let latency = t.elapsed();
-                    samples.push(((t - began).as_micros() as u64, latency.as_micros() as u64));
-                    thread::sleep(Duration::from_millis(1));
+                    samples.push((round, t.elapsed().as_micros() as u64));
+                    done.wait();
                 }
+                samples
             })
         })
         .collect();
+    for _ in 0..rounds {
+        clock.advance(step);
+        go.wait();
+        done.wait();
+        thread::sleep(load + Duration::from_millis(10));
+    }
     let mut all: Samples = threads
         .into_iter()
         .flat_map(|t| t.join().unwrap())
@@ -112,8 +143,15 @@ struct Run {
     slow: usize,
 }
 
-fn run(name: &'static str, color: &'static str, cache: Cache<u64, u64>, args: &Args) -> Run {
-    let samples = herd(Arc::new(cache), args);
+fn run(
+    name: &'static str,
+    color: &'static str,
+    cache: Cache<u64, u64>,
+    clock: &ManualClock,
+    step: Duration,
+    args: &Args,
+) -> Run {
+    let samples = herd(cache, clock, step, args);
     let mut latencies: Vec<u64> = samples.iter().map(|s| s.1).collect();
     latencies.sort_unstable();
     // A call "waited" if it took at least half a load.
@@ -140,20 +178,29 @@ fn main() {
     let args = args();
     let ttl = Duration::from_millis(args.ttl_ms);
     let refresh = ttl * 3 / 4;
-    let base = || Cache::builder().capacity(1024).time_to_live(ttl);
+    // Past refresh_after, before the deadline.
+    let stale = (refresh + ttl) / 2;
     let load = Duration::from_millis(args.load_ms);
+    let base = |clock: &ManualClock| {
+        Cache::builder()
+            .capacity(1024)
+            .time_to_live(ttl)
+            .clock(clock.clone())
+    };
     let runs = [
-        run("expiry only", "#d62728", base().build(), &args),
-        run(
-            "refresh_after",
-            "#1f77b4",
-            base().refresh_after(refresh).build(),
-            &args,
-        ),
-        run(
-            "refresh_after + executor",
-            "#2ca02c",
-            base()
+        {
+            let clock = ManualClock::new();
+            let cache = base(&clock).build();
+            run("expiry only", "#d62728", cache, &clock, ttl, &args)
+        },
+        {
+            let clock = ManualClock::new();
+            let cache = base(&clock).refresh_after(refresh).build();
+            run("refresh_after", "#1f77b4", cache, &clock, stale, &args)
+        },
+        {
+            let clock = ManualClock::new();
+            let cache = base(&clock)
                 .refresh_after(refresh)
                 .refresher(move |_: &u64, stale: &u64| {
                     thread::sleep(load);
@@ -162,17 +209,19 @@ fn main() {
                 .executor(|task: Box<dyn FnOnce() + Send>| {
                     thread::spawn(task);
                 })
-                .build(),
-            &args,
-        ),
+                .build();
+            let name = "refresh_after + executor";
+            run(name, "#2ca02c", cache, &clock, stale, &args)
+        },
     ];
     println!(
-        "{} threads on one key, loader {} ms, time_to_live {} ms, refresh_after {} ms, {} s each",
+        "{} threads on one key per round, {} rounds; loader {} ms, time_to_live {} ms, \
+         refresh_after {} ms",
         args.threads,
+        args.rounds,
         args.load_ms,
         args.ttl_ms,
-        refresh.as_millis(),
-        args.seconds
+        refresh.as_millis()
     );
     println!(
         "{:<26} {:>8} {:>10} {:>10} {:>10} {:>8}",
@@ -189,14 +238,15 @@ fn main() {
             r.slow
         );
     }
+    println!("(waited: calls that took at least half a load)");
     if let Some(path) = &args.svg {
         std::fs::write(path, svg(&runs, &args)).expect("write the SVG");
         println!("plot written to {path}");
     }
 }
 
-/// The worst latency in each 10 ms window, one line per cache, over time;
-/// the legend gives each cache's p50 / p99 / max.
+/// Each round's worst latency, one line per cache; the legend gives each
+/// cache's p50 / p99 / max over every call.
 fn svg(runs: &[Run], args: &Args) -> String {
     const W: f64 = 760.0;
     const H: f64 = 340.0;
@@ -204,10 +254,9 @@ fn svg(runs: &[Run], args: &Args) -> String {
     const RIGHT: f64 = 20.0;
     const TOP: f64 = 30.0;
     const BOTTOM: f64 = 110.0;
-    let window = 10_000u64;
-    let span = (args.seconds * 1e6) as u64;
+    let span = args.rounds.saturating_sub(1).max(1);
     let top = runs.iter().map(|r| r.max).max().unwrap_or(1).max(1) as f64 * 1.1;
-    let x = |us: u64| LEFT + (us as f64 / span as f64) * (W - LEFT - RIGHT);
+    let x = |round: u64| LEFT + (round as f64 / span as f64) * (W - LEFT - RIGHT);
     let y = |us: f64| TOP + (1.0 - us / top) * (H - TOP - BOTTOM);
     let mut out = String::new();
     let _ = writeln!(
@@ -217,7 +266,7 @@ fn svg(runs: &[Run], args: &Args) -> String {
     let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
     let _ = writeln!(
         out,
-        r#"<text x="{}" y="18" font-size="14">Worst latency per 10 ms of {} threads on one hot key (loader {} ms, TTL {} ms)</text>"#,
+        r#"<text x="{}" y="18" font-size="14">Worst latency per round: {} threads meet a hot key as it needs a reload (loader {} ms, TTL {} ms)</text>"#,
         LEFT, args.threads, args.load_ms, args.ttl_ms
     );
     // Axes and grid.
@@ -238,28 +287,27 @@ fn svg(runs: &[Run], args: &Args) -> String {
         );
         tick += step_ms;
     }
-    let mut t = 0;
-    while t <= span {
-        let tx = x(t);
+    let every = (span / 5).max(1);
+    let mut round = 0;
+    while round <= span {
         let _ = writeln!(
             out,
-            r#"<text x="{tx}" y="{}" text-anchor="middle">{:.1} s</text>"#,
-            y0 + 16.0,
-            t as f64 / 1e6
+            r#"<text x="{}" y="{}" text-anchor="middle">round {round}</text>"#,
+            x(round),
+            y0 + 16.0
         );
-        t += 500_000;
+        round += every;
     }
     // One line per run.
     for r in runs {
-        let mut worst = vec![0u64; (span / window + 1) as usize];
-        for &(at, latency) in &r.samples {
-            let i = ((at / window) as usize).min(worst.len() - 1);
-            worst[i] = worst[i].max(latency);
+        let mut worst = vec![0u64; args.rounds as usize];
+        for &(round, latency) in &r.samples {
+            worst[round as usize] = worst[round as usize].max(latency);
         }
         let points: Vec<String> = worst
             .iter()
             .enumerate()
-            .map(|(i, &l)| format!("{:.1},{:.1}", x(i as u64 * window), y(l as f64)))
+            .map(|(i, &l)| format!("{:.1},{:.1}", x(i as u64), y(l as f64)))
             .collect();
         let _ = writeln!(
             out,
