@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::cache::Cache;
 use crate::expiry::Stamp;
 use crate::flight::{Flight, HandOver, Join, LoadingScope, SharedError, Wait, Wakers};
-use crate::refresh::Lookup;
+use crate::refresh::{Lookup, Started};
 use crate::sync::Arc;
 
 /// The error of [`Cache::get_or_insert_with_timeout`]: the caller waited for
@@ -349,8 +349,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                 outbox.deliver();
                 return match started {
                     None => Step::Hit(value),
-                    Some(Ok((flight, key))) => Step::Refresh(flight, value, key),
-                    Some(Err((flight, key))) => {
+                    Some(Started::Inline(flight, key)) => Step::Refresh(flight, value, key),
+                    Some(Started::Detached(flight, key)) => {
                         self.launch(hash, flight, key, value.clone());
                         Step::Hit(value)
                     }

@@ -182,8 +182,19 @@ impl<V> Lookup<V> {
 
 /// The refresher, as the cache calls it.
 pub(crate) type Refresher<K, V> = std::sync::Arc<dyn Fn(&K, &V) -> Option<V> + Send + Sync>;
+/// A refresh task, as the executor receives it.
+pub(crate) type Task = Box<dyn FnOnce() + Send>;
 /// The executor: runs a refresh task off the caller's thread.
-pub(crate) type Executor = Box<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
+pub(crate) type Executor = Box<dyn Fn(Task) + Send + Sync>;
+
+/// A refresh just registered (see [`Cache::start_refresh`]).
+pub(crate) enum Started<K, V> {
+    /// The caller leads it, with a clone of the key if the cache has a
+    /// refresher.
+    Inline(Arc<Flight<V>>, Option<K>),
+    /// It goes to the executor, with this key.
+    Detached(Arc<Flight<V>>, K),
+}
 
 /// A refresher, with what the cache needs to send refreshes of it to an
 /// executor: `K: Clone + Send + 'static` and `V: Send + 'static` are known
@@ -192,7 +203,7 @@ pub(crate) type Executor = Box<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
 pub(crate) struct RefresherParts<K, V> {
     refresher: Refresher<K, V>,
     clone_key: fn(&K) -> K,
-    boxer: fn(Detached<K, V>) -> Box<dyn FnOnce() + Send>,
+    boxer: fn(Detached<K, V>) -> Task,
 }
 
 /// The refresh settings of a [`CacheBuilder`](crate::CacheBuilder).
@@ -368,9 +379,7 @@ impl<K, V> Drop for Detached<K, V> {
     }
 }
 
-fn boxer<K: Send + 'static, V: Clone + Send + 'static>(
-    task: Detached<K, V>,
-) -> Box<dyn FnOnce() + Send> {
+fn boxer<K: Send + 'static, V: Clone + Send + 'static>(task: Detached<K, V>) -> Task {
     Box::new(move || task.run())
 }
 
@@ -473,14 +482,13 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
 
     /// Under the write lock, for a loading call that found its key stale
     /// and no load of it in progress: registers the refresh, led by the
-    /// caller (`Ok`, with a clone of the key for the refresher if the
-    /// cache has one) or detached (`Err`, with the key for the task).
+    /// caller or detached.
     pub(crate) fn start_refresh(
         &self,
         shard: &mut Shard<K, V, S>,
         hash: u64,
         key: K,
-    ) -> Result<(Arc<Flight<V>>, Option<K>), (Arc<Flight<V>>, K)> {
+    ) -> Started<K, V> {
         let detached = self.refreshes_detached();
         let clone = self
             .refresh
@@ -493,8 +501,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         };
         shard.counters.refreshes += 1;
         match (detached, clone) {
-            (true, Some(key)) => Err((flight, key)),
-            (_, clone) => Ok((flight, clone)),
+            (true, Some(key)) => Started::Detached(flight, key),
+            (_, clone) => Started::Inline(flight, clone),
         }
     }
 

@@ -35,6 +35,9 @@ impl Clock for TestClock {
 }
 
 const SEC: Duration = Duration::from_secs(1);
+
+/// Refresh tasks an executor queued.
+type Tasks = Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>>;
 /// Long enough for a thread that should not block to have returned.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -399,7 +402,7 @@ fn an_insert_during_a_refresh_wins() {
 #[test]
 fn an_executor_refresh_after_clear_or_drop_is_harmless() {
     let clock = TestClock::new();
-    let tasks: Arc<Mutex<Vec<Box<dyn FnOnce() + Send>>>> = Arc::default();
+    let tasks: Tasks = Arc::default();
     let queue = tasks.clone();
     let cache: Cache<u64, u64> = Cache::builder()
         .capacity(64)
