@@ -80,6 +80,9 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
     /// or led by this call, else the flight elsewhere to wait for (this
     /// pass's flights given up).
     fn pass(&mut self) -> Option<Blocked<V>> {
+        // An ended executor refresh keeps its flight registered until
+        // applied (`refresh.rs`): apply it, or a retry would meet it again.
+        self.cache.apply_refreshes();
         for i in 0..self.order.len() {
             let at = self.order[i];
             if self.values[at].is_some() || self.led.iter().any(|(led, _)| *led == at) {

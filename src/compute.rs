@@ -108,6 +108,10 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// and reads its current value in the same locked step.
     fn compute_lead(&self, hash: u64, mut key: K) -> (Arc<Flight<V>>, Option<V>) {
         loop {
+            // An ended executor refresh keeps its flight registered until
+            // applied (`refresh.rs`): apply it, or this loop would meet it
+            // again.
+            self.apply_refreshes();
             let now = self.now();
             let (flight, id) = {
                 let mut shard = self.shard(hash);

@@ -524,6 +524,9 @@ impl<K, V> Timers<K, V> {
             }
             caps[i] = cap;
         }
+        if let Some(ages) = &mut self.ages {
+            ages.on_store(index, self.wheel.time(), slots);
+        }
         let timing = &self.timings[i];
         if timing.next != crate::wheel::UNLINKED && deadline >= timing.get() {
             // Filed no later than its old deadline, so no later than the
@@ -537,9 +540,6 @@ impl<K, V> Timers<K, V> {
         self.timings[i].deadline.store(deadline, Relaxed);
         let keep = self.config.reads_move_deadlines();
         self.wheel.schedule(&mut self.timings, index, keep);
-        if let Some(ages) = &mut self.ages {
-            ages.on_store(index, self.wheel.time(), slots);
-        }
     }
 
     /// The slot `index` was vacated: left filed, as it is (unfiling would

@@ -656,3 +656,36 @@ fn memoize_refresh_after() {
     assert_eq!(doubled(4), 8);
     assert_eq!(MEMO_CALLS.load(Ordering::SeqCst), 2, "refreshed");
 }
+
+/// A compute or a batch that meets an executor refresh which ended but is
+/// not yet applied applies it and goes on (no livelock); an abandoned one
+/// (the refresher kept the stale value) too.
+#[test]
+fn compute_and_batch_meet_an_ended_executor_refresh() {
+    for keep in [false, true] {
+        let clock = TestClock::new();
+        let tasks: Tasks = Arc::default();
+        let queue = tasks.clone();
+        let cache: Cache<u64, u64> = Cache::builder()
+            .capacity(64)
+            .refresh_after(10 * SEC)
+            .clock(clock.clone())
+            .refresher(move |_: &u64, stale: &u64| (!keep).then_some(stale + 100))
+            .executor(move |task| queue.lock().unwrap().push(task))
+            .build();
+        cache.insert(1, 1);
+        cache.insert(2, 2);
+        clock.advance(11 * SEC);
+        assert_eq!(cache.get(&1), Some(1));
+        assert_eq!(cache.get(&2), Some(2));
+        for task in tasks.lock().unwrap().drain(..) {
+            task();
+        }
+        let computed = cache.compute(1, |v| shardcache::Compute::Put(v.copied().unwrap_or(0) + 1));
+        assert_eq!(computed, Some(if keep { 2 } else { 102 }));
+        let got = cache.get_or_insert_many(&[2], |_| unreachable!("2 is cached"));
+        assert_eq!(got, vec![if keep { 2 } else { 102 }]);
+        assert_eq!(cache.loads_in_flight(), 0);
+        cache.check_invariants();
+    }
+}
