@@ -367,6 +367,13 @@ impl<V> Flight<V> {
         if !matches!(state.outcome, Outcome::Pending) || state.leader != id {
             return HandOver::NotLeader;
         }
+        Self::pass_on(&mut state)
+    }
+
+    /// Passes a pending flight to its oldest waiter, or abandons it if
+    /// nobody waits (for [`Flight::hand_over`] and
+    /// [`Flight::settle_detached`]).
+    fn pass_on(state: &mut State<V>) -> HandOver {
         match state.waiters.pop_front() {
             Some(next) => {
                 state.leader = next.id;
@@ -395,14 +402,12 @@ impl<V> Flight<V> {
                 state.outcome = Outcome::Ready(value);
                 Settled::Ended(take_wakers(&mut state.waiters))
             }
-            None => match state.waiters.pop_front() {
-                Some(next) => {
-                    state.leader = next.id;
-                    Settled::HandedOver(Wakers(next.waker.into_iter().collect()))
-                }
-                None => {
+            // Abandoned or handed over; the lock is still held, so the
+            // post lands before anyone sees the flight abandoned.
+            None => match Self::pass_on(&mut state) {
+                HandOver::To(wakers) => Settled::HandedOver(wakers),
+                HandOver::Ended | HandOver::NotLeader => {
                     post();
-                    state.outcome = Outcome::Abandoned;
                     Settled::Ended(Wakers::default())
                 }
             },

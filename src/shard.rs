@@ -344,7 +344,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             }
         };
         self.arena.mark(index);
-        Some((self.arena.value(index).clone(), stale))
+        Some(self.arena.value(index).clone()).map(|value| (value, stale))
     }
 
     /// Looks a key up without promoting or counting (an expired entry is
