@@ -35,8 +35,8 @@
 //!   cache's [`Mailbox`]. It never touches the cache: it settles the flight
 //!   (serving any waiter, or handing the flight to the oldest one) and posts
 //!   the new value to the mailbox, under the flight's lock, before anyone
-//!   can see the outcome. The next loading call, or a `get` that finds a
-//!   stale entry, or `cleanup`, applies the mailbox: each posted flight is
+//!   can see the outcome. The next loading call, a `get` that finds a
+//!   stale entry, a `compute` or batch, or `cleanup` applies the mailbox: each posted flight is
 //!   taken out of its shard and, unless a write superseded it, its value is
 //!   stored. A task that completes after `clear` finds its flight
 //!   superseded; one that completes after the cache is dropped posts to a
