@@ -175,14 +175,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let shared = value.clone();
         let now = self.now();
         let mut outbox = self.outbox();
-        let weight = match (self.weighs(), &stored) {
-            (true, Some(stored)) => self
-                .shard_read(hash)
-                .flights
-                .key(hash, flight)
-                .map_or(1, |key| self.weigh(key, stored)),
-            _ => 1,
-        };
+        let weight = self.weigh_loaded(hash, flight, &value);
         let mut incoming = None;
         let mut put = Some(value);
         let result;

@@ -555,6 +555,23 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         concluded
     }
 
+    /// The weight of `value`, loaded by `flight`. The weigher is user code,
+    /// and the key it needs lives in the flight's slot: weighed under the
+    /// read lock, so the shard's read-locked lookups go on while it runs
+    /// (until a writer queues). Only the flight's leader removes its slot,
+    /// so the key is still there when the leader takes the write lock to
+    /// store; a write landing in between supersedes the load, as it would
+    /// during the load.
+    pub(crate) fn weigh_loaded(&self, hash: u64, flight: &Arc<Flight<V>>, value: &V) -> u64 {
+        if !self.weighs() {
+            return 1;
+        }
+        self.shard_read(hash)
+            .flights
+            .key(hash, flight)
+            .map_or(1, |key| self.weigh(key, value))
+    }
+
     /// Ends a flight with its loader's result: stores and shares a value, or
     /// shares an error.
     pub(crate) fn finish<E: Send + Sync + 'static>(
@@ -593,20 +610,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         let shared = value.clone();
         let now = self.now();
         let mut outbox = self.outbox();
-        // The weigher is user code too, and the key it needs lives in the
-        // flight's slot: weighed under the read lock, so the shard's
-        // read-locked lookups go on while it runs (until a writer queues).
-        // Only this leader removes its slot, so the key is still there when
-        // the write lock is taken below; a write landing in between
-        // supersedes the load, as it would during the load.
-        let weight = match (self.weighs(), &stored) {
-            (true, Some(stored)) => self
-                .shard_read(hash)
-                .flights
-                .key(hash, flight)
-                .map_or(1, |key| self.weigh(key, stored)),
-            _ => 1,
-        };
+        let weight = self.weigh_loaded(hash, flight, &value);
         let mut incoming = None;
         let wakers = {
             let mut shard = self.shard(hash);

@@ -78,6 +78,10 @@ fn a_borrowed_key_hit_allocates_nothing() {
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         cache.get_or_insert_with_ref("new", || 1);
         let n = ALLOCATIONS.load(Ordering::SeqCst);
-        assert!(n > before, "{shards} shards: a miss counted {} allocations", n - before);
+        assert!(
+            n > before,
+            "{shards} shards: a miss counted {} allocations",
+            n - before
+        );
     }
 }
