@@ -213,6 +213,7 @@ impl Stats {
 /// );
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheInfo {
     /// Lookups that found their key.
     pub hits: u64,
