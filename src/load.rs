@@ -99,12 +99,12 @@ pub(crate) fn recursive_load() -> ! {
 
 /// Hands a flight over if its async leader is dropped (cancelled) before it
 /// finished the flight. (Panics are caught and handled by `conclude`.)
-pub(crate) struct CancelGuard<'a, K: Hash + Eq, V: Clone, S: BuildHasher> {
-    pub(crate) cache: &'a Cache<K, V, S>,
-    pub(crate) hash: u64,
-    pub(crate) flight: &'a Arc<Flight<V>>,
-    pub(crate) id: u64,
-    pub(crate) armed: bool,
+struct CancelGuard<'a, K: Hash + Eq, V: Clone, S: BuildHasher> {
+    cache: &'a Cache<K, V, S>,
+    hash: u64,
+    flight: &'a Arc<Flight<V>>,
+    id: u64,
+    armed: bool,
 }
 
 impl<K: Hash + Eq, V: Clone, S: BuildHasher> Drop for CancelGuard<'_, K, V, S> {
@@ -516,8 +516,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         }
     }
 
-    /// Awaits `init` as the leader of `flight` and finishes the flight. If
-    /// this future is dropped mid-load, the guard hands the flight over.
+    /// Awaits `init` as the leader of `flight` and finishes the flight.
     async fn lead_async<E, F>(
         &self,
         hash: u64,
@@ -529,6 +528,28 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         E: Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
+        let (result, started, watch) = self.run_loader(hash, flight, id, init).await;
+        let concluded = self.conclude(hash, flight, id, result, started);
+        watch.finished(&concluded);
+        concluded
+    }
+
+    /// Awaits a loader as the leader `id` of `flight`, inside the flight's
+    /// loading scope and the load's span, catching a panic. If this future
+    /// is dropped mid-load, the guard hands the flight over. Returns the
+    /// outcome, when the load started, and its watch, for the caller to
+    /// conclude the flight.
+    pub(crate) async fn run_loader<T, F: Future<Output = T>>(
+        &self,
+        hash: u64,
+        flight: &Arc<Flight<V>>,
+        id: u64,
+        init: F,
+    ) -> (
+        std::thread::Result<T>,
+        Instant,
+        crate::observe::LoadWatch<'_>,
+    ) {
         let mut cancelled = CancelGuard {
             cache: self,
             hash,
@@ -550,9 +571,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         })
         .await;
         cancelled.armed = false;
-        let concluded = self.conclude(hash, flight, id, result, started);
-        watch.finished(&concluded);
-        concluded
+        (result, started, watch)
     }
 
     /// The weight of `value`, loaded by `flight`. The weigher is user code,

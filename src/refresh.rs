@@ -56,12 +56,10 @@
 //! stale value without calling the loader.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::pin::pin;
 use std::time::{Duration, Instant};
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::hash::{BuildHasher, Hash};
-use std::task::Poll;
 
 use crate::cache::{Cache, Weigher};
 use crate::expiry::{nanos, Expiration, Stamp, NEVER};
@@ -580,27 +578,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
                 unreachable!("shardcache: the refresher runs instead")
             });
         }
-        let mut cancelled = crate::load::CancelGuard {
-            cache: self,
-            hash,
-            flight,
-            id: 0,
-            armed: true,
-        };
-        let started = Instant::now();
-        let watch = self.observer().watch_load(hash, started);
-        let mut init = pin!(init);
-        let result = poll_fn(|cx| {
-            let _scope = LoadingScope::enter(flight);
-            let _span = watch.enter();
-            match catch_unwind(AssertUnwindSafe(|| init.as_mut().poll(cx))) {
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(result)) => Poll::Ready(Ok(result.map_err(Reload::Failed))),
-                Err(panic) => Poll::Ready(Err(panic)),
-            }
-        })
-        .await;
-        cancelled.armed = false;
+        let (result, started, watch) = self.run_loader(hash, flight, 0, init).await;
+        let result = result.map(|loaded| loaded.map_err(Reload::Failed));
         let concluded = self.conclude_refresh(hash, flight, result, stale, started);
         watch.finished(&concluded);
         concluded
