@@ -23,26 +23,56 @@ mod imp {
     pub(crate) use std::thread_local;
     use std::time::Instant;
 
-    /// This thread's stripe among `count` (a power of two) stripes of a
-    /// striped counter: threads take consecutive numbers the first time
-    /// they ask, so the first `count` threads never share a stripe.
+    /// This thread's number, for counters striped by thread (`stats.rs`):
+    /// the smallest number that no live thread holds, taken on the
+    /// thread's first call and given back when it exits. So no two live
+    /// threads share a number, and while at most `n` threads use the
+    /// counters at once, their numbers are below `n`. A call made after
+    /// the thread's number was given back (from another thread-local's
+    /// destructor) gets `usize::MAX`.
     #[inline]
-    pub(crate) fn thread_stripe(count: usize) -> usize {
-        use std::cell::Cell;
-        use std::sync::atomic::AtomicUsize;
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        std::thread_local! {
-            static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-        }
-        let stripe = STRIPE.with(|s| {
-            let mut stripe = s.get();
-            if stripe == usize::MAX {
-                stripe = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
-                s.set(stripe);
+    pub(crate) fn thread_number() -> usize {
+        NUMBER.try_with(|number| number.0).unwrap_or(usize::MAX)
+    }
+
+    /// The numbers handed out so far, and those given back.
+    static NUMBERS: std::sync::Mutex<Numbers> = std::sync::Mutex::new(Numbers {
+        next: 0,
+        free: std::collections::BinaryHeap::new(),
+    });
+
+    struct Numbers {
+        next: usize,
+        /// Smallest first.
+        free: std::collections::BinaryHeap<std::cmp::Reverse<usize>>,
+    }
+
+    /// A thread's number, given back when the thread exits. The mutex
+    /// orders the old holder's last count before the new holder's first.
+    struct Number(usize);
+
+    impl Number {
+        fn take() -> Number {
+            let mut numbers = NUMBERS.lock().unwrap_or_else(PoisonError::into_inner);
+            match numbers.free.pop() {
+                Some(std::cmp::Reverse(number)) => Number(number),
+                None => {
+                    numbers.next += 1;
+                    Number(numbers.next - 1)
+                }
             }
-            stripe
-        });
-        stripe & (count - 1)
+        }
+    }
+
+    impl Drop for Number {
+        fn drop(&mut self) {
+            let mut numbers = NUMBERS.lock().unwrap_or_else(PoisonError::into_inner);
+            numbers.free.push(std::cmp::Reverse(self.0));
+        }
+    }
+
+    std::thread_local! {
+        static NUMBER: Number = Number::take();
     }
 
     /// A mutual-exclusion lock that ignores poisoning.
@@ -141,11 +171,11 @@ mod imp {
     use std::ops::{Deref, DerefMut};
     use std::time::Instant;
 
-    /// Under loom every thread uses stripe 0: the counters stay exact (they
-    /// are atomic) and the models stay small.
+    /// Under loom no thread owns a counter stripe (`stats.rs`): every
+    /// count is an atomic add on a shared stripe, and the models stay small.
     #[inline]
-    pub(crate) fn thread_stripe(_count: usize) -> usize {
-        0
+    pub(crate) fn thread_number() -> usize {
+        usize::MAX
     }
 
     /// loom's mutex behind the std side's signatures. (loom 0.7 never
