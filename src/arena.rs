@@ -128,6 +128,14 @@ fn link(index: u32) -> NonZeroU32 {
 }
 
 impl<K, V> Node<K, V> {
+    /// Sets the referenced mark (see [`Arena::mark`]).
+    #[inline]
+    fn mark(&self) {
+        if self.prev.load(Ordering::Relaxed) & MARK == 0 {
+            self.prev.fetch_or(MARK, Ordering::Relaxed);
+        }
+    }
+
     /// The `prev` word: index, mark and segment.
     #[inline]
     fn prev_word(&self) -> u32 {
@@ -327,10 +335,20 @@ impl<K, V> Arena<K, V> {
     /// already set, so a hot entry's line is not bounced between cores.
     #[inline]
     pub(crate) fn mark(&self, index: u32) {
-        let prev = &self.node(index).prev;
-        if prev.load(Ordering::Relaxed) & MARK == 0 {
-            prev.fetch_or(MARK, Ordering::Relaxed);
+        self.node(index).mark();
+    }
+
+    /// A hit under the read lock, looking at the slot once: if `matches`
+    /// accepts the key at `index`, marks the node (as [`Arena::mark`]) and
+    /// returns its value.
+    #[inline]
+    pub(crate) fn hit_if(&self, index: u32, matches: impl FnOnce(&K) -> bool) -> Option<&V> {
+        let node = self.node(index);
+        if !matches(&node.key) {
+            return None;
         }
+        node.mark();
+        Some(&node.value)
     }
 
     /// Clears a node's referenced mark; returns whether it was set. Under

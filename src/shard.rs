@@ -328,23 +328,43 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         V: Clone,
     {
         self.policy.on_shared_lookup(hash);
-        let mut stale = false;
-        let index = match self.timers.as_deref() {
-            None => self.find(hash, key)?,
-            Some(timers) => {
-                let (index, deadline) = self.find_timed(hash, key, timers)?;
-                let now = timers.clamp(now);
-                if deadline <= now {
-                    return None;
-                }
-                stale = timers.ages.as_ref().is_some_and(|a| a.is_stale(index, now));
-                let (key, value) = (self.arena.key(index), self.arena.value(index));
-                timers.on_read(index, key, value, now);
-                index
-            }
-        };
+        if let Some(timers) = self.timers.as_deref() {
+            return self.get_shared_timed(hash, key, now, timers);
+        }
+        let arena = &self.arena;
+        let mut value = None;
+        self.index.find(hash, |index| {
+            value = arena.hit_if(index, |k| k.borrow() == key);
+            value.is_some()
+        });
+        value.map(|value| (value.clone(), false))
+    }
+
+    /// [`Shard::get_shared`] on a shard with timers. Kept out of line, so
+    /// that the hit path of a cache without expiry holds fewer registers.
+    #[inline(never)]
+    fn get_shared_timed<Q>(
+        &self,
+        hash: u64,
+        key: &Q,
+        now: u64,
+        timers: &Timers<K, V>,
+    ) -> Option<(V, bool)>
+    where
+        K: Borrow<Q>,
+        Q: ?Sized + Eq,
+        V: Clone,
+    {
+        let (index, deadline) = self.find_timed(hash, key, timers)?;
+        let now = timers.clamp(now);
+        if deadline <= now {
+            return None;
+        }
+        let stale = timers.ages.as_ref().is_some_and(|a| a.is_stale(index, now));
+        let (key, value) = (self.arena.key(index), self.arena.value(index));
+        timers.on_read(index, key, value, now);
         self.arena.mark(index);
-        Some(self.arena.value(index).clone()).map(|value| (value, stale))
+        Some((value.clone(), stale))
     }
 
     /// Looks a key up without promoting or counting (an expired entry is
