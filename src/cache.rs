@@ -149,7 +149,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             capacity: AtomicU64::new(capacity),
             resizing: Mutex::new(()),
             reads_shared,
-            read_counters: ReadCounters::new(),
+            read_counters: ReadCounters::new(reads_shared),
             observer,
             expiring: std::sync::atomic::AtomicBool::new(expiration.configured),
             expiration,

@@ -25,11 +25,14 @@ mod imp {
 
     /// This thread's number, for counters striped by thread (`stats.rs`):
     /// the smallest number that no live thread holds, taken on the
-    /// thread's first call and given back when it exits. So no two live
-    /// threads share a number, and while at most `n` threads use the
-    /// counters at once, their numbers are below `n`. A call made after
-    /// the thread's number was given back (from another thread-local's
-    /// destructor) gets `usize::MAX`.
+    /// thread's first call and held until it exits (a thread-local
+    /// destructor gives it back). So no two live threads share a number,
+    /// and while at most `n` threads that have called this are alive,
+    /// their numbers are below `n`. A call made after the thread's number
+    /// was given back (from another thread-local's destructor) gets
+    /// `usize::MAX` where the platform reports that; a thread's first call
+    /// from such a destructor registers this one's there, which std
+    /// documents as unreliable on some platforms (macOS).
     #[inline]
     pub(crate) fn thread_number() -> usize {
         NUMBER.try_with(|number| number.0).unwrap_or(usize::MAX)
