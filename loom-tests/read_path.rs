@@ -12,6 +12,7 @@ mod common;
 use loom::sync::Arc;
 use loom::thread;
 use shardcache::{Cache, Policy};
+use std::time::Duration;
 
 /// Two readers hitting and a writer forcing evictions in the same shard:
 /// readers see only values that were written for their key, the marked
@@ -78,14 +79,27 @@ fn hits_race_evictions_under(policy: Policy) {
 /// exactly the entries the second-chance rule names survive.
 #[test]
 fn marked_tail_gets_a_second_chance() {
-    common::model(2, || {
-        let cache: Arc<Cache<u64, u64, common::Fixed>> = Arc::new(
-            Cache::builder()
-                .capacity(4)
-                .shards(2)
-                .hasher(common::Fixed::default())
-                .build(),
-        );
+    second_chance(None);
+}
+
+/// The same on a cache that expires entries (a TTL never reached), whose
+/// hits take the timed read path.
+#[test]
+fn marked_tail_gets_a_second_chance_with_a_ttl() {
+    second_chance(Some(Duration::from_secs(3600)));
+}
+
+fn second_chance(ttl: Option<Duration>) {
+    common::model(2, move || {
+        let builder = Cache::builder()
+            .capacity(4)
+            .shards(2)
+            .hasher(common::Fixed::default());
+        let builder = match ttl {
+            Some(ttl) => builder.time_to_live(ttl),
+            None => builder,
+        };
+        let cache: Arc<Cache<u64, u64, common::Fixed>> = Arc::new(builder.build());
         // Three keys of shard 0 (budget 2): which keys those are depends
         // only on the hasher and the shard count, so ask a roomier cache.
         let probe: Cache<u64, u64, common::Fixed> = Cache::builder()
