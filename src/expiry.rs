@@ -179,9 +179,9 @@ enum Source {
 /// The cheap system clock: on Linux `CLOCK_MONOTONIC_COARSE`, the monotonic
 /// clock at the kernel tick's resolution (1–10 ms, 4 ms on the reference
 /// machine), read from the vDSO without a system call; elsewhere
-/// `Instant::now()`. Measured on the reference 2-core VM: 13–18 ns a read
-/// against 125–155 ns for `Instant::now()` (this VM's clocksource makes the
-/// precise clock a system call); see `docs/expiry.md`.
+/// `Instant::now()`. About five times cheaper than `Instant::now()` where
+/// the vDSO reads the TSC, and ten where it cannot (a precise read is then
+/// a system call): the figures are in `docs/expiry.md`.
 #[cfg(target_os = "linux")]
 #[inline]
 fn coarse_nanos() -> u64 {
