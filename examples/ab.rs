@@ -4,9 +4,8 @@
 //! On a shared, noisy machine a criterion cell can move by 2× between two
 //! processes running the same code on the same trace (page placement,
 //! neighbours). Both caches here live in one process and take turns on each
-//! window, so whatever disturbs one round disturbs both, and the median of
-//! the per-round ratios repeats to within about ±0.06 between processes
-//! (with the default 20 rounds). It answers "how fast is B relative to A", not
+//! window, so whatever disturbs one round disturbs both; the figure is the
+//! median of the per-round ratios. It answers "how fast is B relative to A", not
 //! "how fast is A"; the workloads and the caches are those of
 //! `benches/contention.rs`. Both caches are alive at once, so the working
 //! set is the sum of theirs: on the all-hits workload (2^20 entries each)
@@ -15,7 +14,9 @@
 //! the two take strict turns (a cache measured right after its own pass
 //! ran up to 10% faster), and the rounds are spread over four fresh pairs
 //! of caches, built in alternating order (one instance of a cache can run
-//! up to 10% faster than the next, by where its memory lands).
+//! up to 10% faster than the next, by where its memory lands). A bias of a
+//! few percent for B remains at one thread, so run a comparison both ways
+//! and take the geometric mean, as `docs/benchmarks.md` does.
 //!
 //! ```text
 //! cargo run --release --example ab -- [--a shardcache] [--b shardcache-tinylfu]
