@@ -160,30 +160,33 @@ fn main() {
             .build()
             .expect("a rayon pool");
         let (mut speed_a, mut speed_b, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let build = |name: &str| {
+            let cache = make(name, capacity);
+            if args.workload == Workload::AllHits {
+                for rank in 0..KEYS {
+                    cache.insert(scramble(rank));
+                }
+            } else {
+                // Warm up to the steady state, as the bench does.
+                for window in &windows[..4] {
+                    batch(&pool, threads, cache.as_ref(), window, read_through_op);
+                }
+            }
+            cache
+        };
         // Where a cache's memory lands (page placement, cache-set
         // conflicts) moves its throughput by up to 10% from one instance
         // to the next, and the one built second of a pair ran about 5%
         // faster. So the rounds are spread over fresh pairs, built in
         // alternating order.
         for pair in 0..PAIRS {
-            let built_first = pair % 2;
-            let names = [&args.a, &args.b];
-            let mut caches: [Option<Box<dyn BenchCache>>; 2] = [None, None];
-            for i in [built_first, 1 - built_first] {
-                let cache = make(names[i], capacity);
-                if args.workload == Workload::AllHits {
-                    for rank in 0..KEYS {
-                        cache.insert(scramble(rank));
-                    }
-                } else {
-                    // Warm up to the steady state, as the bench does.
-                    for window in &windows[..4] {
-                        batch(&pool, threads, cache.as_ref(), window, read_through_op);
-                    }
-                }
-                caches[i] = Some(cache);
-            }
-            let caches = caches.map(|c| c.expect("both caches are built"));
+            let caches = if pair % 2 == 0 {
+                let a = build(&args.a);
+                [a, build(&args.b)]
+            } else {
+                let b = build(&args.b);
+                [build(&args.a), b]
+            };
             // A cache measured right after its own pass finds its hot set
             // still in the CPU's caches, and ran up to 10% faster. So the two
             // take strict turns, each pass right after the other cache's,
