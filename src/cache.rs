@@ -89,9 +89,6 @@ pub struct Cache<K, V, S = RandomState> {
     /// shards, either policy: a hit only marks its entry). Fixed at build
     /// time.
     reads_shared: bool,
-    /// Whether `get` may take the plain path: reads are shared and record
-    /// in no sketch. Fixed at build time; expiry is checked per call.
-    reads_plain: bool,
     /// Hits and misses of the lookups that run under a read lock.
     read_counters: ReadCounters,
     /// The name and slow-load threshold (`observe.rs`).
@@ -145,7 +142,6 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             })
             .collect();
         let reads_shared = shards.iter().all(|s| s.read().reads_shared());
-        let reads_plain = reads_shared && shards.iter().all(|s| !s.read().records_lookups());
         Cache {
             shards,
             hasher,
@@ -153,7 +149,6 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             capacity: AtomicU64::new(capacity),
             resizing: Mutex::new(()),
             reads_shared,
-            reads_plain,
             read_counters: ReadCounters::new(reads_shared),
             observer,
             expiring: std::sync::atomic::AtomicBool::new(expiration.configured),
@@ -258,38 +253,6 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         Q: ?Sized + Hash + Eq,
     {
         let hash = self.hash(key);
-        if self.plain_reads() {
-            let shard = self.shard_read(hash);
-            if !shard.has_timers() {
-                let found = shard.get_plain(hash, key);
-                drop(shard);
-                match found {
-                    Some(_) => self.read_counters.hit(),
-                    None => self.read_counters.miss(),
-                }
-                return found;
-            }
-        }
-        self.get_general(hash, key)
-    }
-
-    /// Whether reads may take the plain path: under the read lock, with no
-    /// clock, no timers and no sketch. A shard may gain timers after this
-    /// said yes (`insert_with_ttl`): the reader checks under the lock.
-    #[inline]
-    fn plain_reads(&self) -> bool {
-        self.reads_plain && !self.expiring.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// [`Cache::get`] on a cache that does not [read plain](Self::plain_reads):
-    /// out of line, so that the plain hit, inlined into callers, holds
-    /// fewer registers.
-    #[inline(never)]
-    fn get_general<Q>(&self, hash: u64, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: ?Sized + Hash + Eq,
-    {
         let now = self.now();
         if self.reads_shared {
             let shard = self.shard_read(hash);
@@ -325,26 +288,6 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// the caller goes on to the write-locked path, which counts it.
     #[inline]
     pub(crate) fn shared_hit<Q>(&self, hash: u64, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: ?Sized + Eq,
-    {
-        if self.plain_reads() {
-            let shard = self.shard_read(hash);
-            if !shard.has_timers() {
-                let found = shard.get_plain(hash, key)?;
-                drop(shard);
-                self.read_counters.hit();
-                return Some(found);
-            }
-        }
-        self.shared_hit_general(hash, key)
-    }
-
-    /// [`Cache::shared_hit`] on a cache that does not [read
-    /// plain](Self::plain_reads): out of line, as [`Cache::get_general`].
-    #[inline(never)]
-    fn shared_hit_general<Q>(&self, hash: u64, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: ?Sized + Eq,

@@ -315,36 +315,6 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         }
     }
 
-    /// Whether the shard keeps timers (its entries may expire).
-    #[inline]
-    pub(crate) fn has_timers(&self) -> bool {
-        self.timers.is_some()
-    }
-
-    /// Whether read-locked lookups record in a sketch shared by the shard's
-    /// readers (W-TinyLFU).
-    pub(crate) fn records_lookups(&self) -> bool {
-        self.policy.records_shared_lookups()
-    }
-
-    /// A read-locked lookup on a shard without timers: a hit marks its
-    /// node.
-    #[inline]
-    pub(crate) fn get_plain<Q>(&self, hash: u64, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: ?Sized + Eq,
-        V: Clone,
-    {
-        let arena = &self.arena;
-        let mut value = None;
-        self.index.find(hash, |index| {
-            value = arena.hit_if(index, |k| k.borrow() == key);
-            value.is_some()
-        });
-        value.cloned()
-    }
-
     /// Looks a key up under the shard's read lock, for a lazily promoting
     /// (multi-shard) shard: a hit marks its node. The caller counts the
     /// outcome (in the cache's striped `ReadCounters`).
@@ -361,7 +331,13 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         if let Some(timers) = self.timers.as_deref() {
             return self.get_shared_timed(hash, key, now, timers);
         }
-        self.get_plain(hash, key).map(|value| (value, false))
+        let arena = &self.arena;
+        let mut value = None;
+        self.index.find(hash, |index| {
+            value = arena.hit_if(index, |k| k.borrow() == key);
+            value.is_some()
+        });
+        value.map(|value| (value.clone(), false))
     }
 
     /// [`Shard::get_shared`] on a shard with timers. Kept out of line, so

@@ -228,17 +228,6 @@ impl PolicyState {
         }
     }
 
-    /// Whether read-locked lookups record in a shared sketch.
-    pub(crate) fn records_shared_lookups(&self) -> bool {
-        matches!(
-            self,
-            PolicyState::TinyLfu {
-                shared: Some(_),
-                ..
-            }
-        )
-    }
-
     /// A lookup of `hash` under the shard's read lock: W-TinyLFU feeds
     /// sampled keys to the tuner (the decision is applied on the shard's
     /// next write).
