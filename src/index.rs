@@ -68,6 +68,19 @@ impl Index {
         self.table = fresh;
     }
 
+    /// How many buckets a table sized for `entries` has: the smallest
+    /// power of two at most 7/8 full (hashbrown's load factor for tables
+    /// of 8 buckets or more; a unit test checks it against the table).
+    /// Used to choose shard counts whose tables come out nearly full.
+    pub(crate) fn buckets_for(entries: u64) -> u64 {
+        let needed = u128::from(entries) * 8;
+        let needed = needed.div_ceil(7).max(8);
+        u64::try_from(needed)
+            .ok()
+            .and_then(u64::checked_next_power_of_two)
+            .unwrap_or(u64::MAX)
+    }
+
     /// Unfiles everything, keeping the table's allocation.
     pub(crate) fn clear(&mut self) {
         self.table.clear();
@@ -80,6 +93,21 @@ mod tests {
 
     fn mix(i: u32) -> u64 {
         (u64::from(i) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// `buckets_for` agrees with the table: a table built for `n` entries
+    /// holds 7/8 of `buckets_for(n)` before it would grow.
+    #[test]
+    fn buckets_for_matches_the_table() {
+        let sizes = (16..70_000)
+            .step_by(997)
+            .chain([57_344, 57_345, 14_336, 14_337]);
+        for n in sizes {
+            let table = HashTable::<u32>::with_capacity(n);
+            let buckets = Index::buckets_for(n as u64);
+            assert_eq!(table.capacity() as u64, buckets / 8 * 7, "{n} entries");
+        }
+        assert_eq!(Index::buckets_for(u64::MAX), u64::MAX);
     }
 
     /// Grows an index as a shard does; lookups and removals answer after

@@ -643,6 +643,30 @@ fn expected_default_shards(capacity: u64) -> usize {
     wanted.min(by_size)
 }
 
+/// The documented default for entries that weigh 1: from the weighted
+/// count up to twice it, within the same 512-unit floor, the count whose
+/// hash tables take the fewest buckets in all when each must hold its
+/// shard's budget plus a third (a table is a power of two at most 7/8
+/// full), the smallest on a tie.
+fn expected_unweighted_shards(capacity: u64) -> usize {
+    let base = expected_default_shards(capacity);
+    let most = (2 * base - 1)
+        .min((capacity / MIN_SHARD_CAPACITY) as usize)
+        .max(base);
+    let buckets = |n: usize| {
+        let budget = capacity.div_ceil(n as u64);
+        let room = budget + budget / 3;
+        n as u64 * (room * 8).div_ceil(7).max(8).next_power_of_two()
+    };
+    let mut best = base;
+    for n in base..=most {
+        if buckets(n) < buckets(best) {
+            best = n;
+        }
+    }
+    best
+}
+
 /// The shard count the library picks for `capacity` when `shards` is unset
 /// (weighted, so that any capacity builds).
 fn default_shards(capacity: u64) -> usize {
@@ -673,11 +697,41 @@ fn default_shard_count_keeps_small_caches_whole() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_core = (cores * 8).next_power_of_two();
     assert_eq!(
-        Cache::<u64, u64>::new(1 << 20).shards(),
+        default_shards(1 << 20),
         per_core.min(2048),
         "2^20 units allow 2048 shards of {min}"
     );
     assert!(Cache::<u64, u64>::new(1 << 20).shards() >= 4);
+    // Unweighted, the count rises where that makes the hash tables
+    // smaller: 1,000,000 entries in 16 shards need tables of 2^17 buckets
+    // for 62,500 entries each, in 24 shards 2^16 for 41,667 (with a third
+    // to spare).
+    if per_core == 16 {
+        assert_eq!(Cache::<u64, u64>::new(1_000_000).shards(), 24);
+    }
+    for capacity in [
+        0u64,
+        1000,
+        1024,
+        3 * min,
+        10_000,
+        100_000,
+        1 << 17,
+        1_000_000,
+        1 << 20,
+        1 << 28,
+    ] {
+        let shards = Cache::<u64, u64>::new(capacity).shards();
+        assert_eq!(
+            shards,
+            expected_unweighted_shards(capacity),
+            "capacity {capacity}"
+        );
+        assert!(
+            shards == 1 || capacity / shards as u64 >= min,
+            "capacity {capacity}: {shards} shards leave less than {min} per shard"
+        );
+    }
     for capacity in [
         0u64,
         1,
@@ -709,12 +763,12 @@ fn default_shard_count_keeps_small_caches_whole() {
             "capacity {capacity}: {shards} shards leave less than {min} per shard"
         );
     }
-    // The builder uses the same rule when `shards` is unset.
+    // The builder uses the same rules when `shards` is unset.
     for capacity in [1024u64, 4 * min, 1 << 17] {
         let cache: Cache<u64, u64> = Cache::builder().capacity(capacity).build();
         assert_eq!(
             cache.shards(),
-            expected_default_shards(capacity),
+            expected_unweighted_shards(capacity),
             "capacity {capacity}"
         );
     }
