@@ -1,7 +1,7 @@
 //! The hit-ratio report: replays every shipped trace (`tests/traces/`) at
 //! 5%, 20% and 50% of its distinct keys through Belady's optimal policy,
-//! exact LRU, shardcache (LRU and TinyLfu, the default shards of a 2-core
-//! machine, `traces::report_shards`), quick_cache and
+//! exact LRU, shardcache (LRU and TinyLfu, the power-of-two default shard
+//! count of a 2-core machine, `traces::report_shards`), quick_cache and
 //! moka, and prints the table with each policy's average gap to optimal.
 //!
 //! Run: `cargo run --release --example hit_ratio`
