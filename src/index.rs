@@ -71,7 +71,7 @@ impl Index {
     /// How many buckets a table sized for `entries` has: the smallest
     /// power of two at most 7/8 full (hashbrown's load factor for tables
     /// of 8 buckets or more; a unit test checks it against the table).
-    /// Used to choose shard counts whose tables come out nearly full.
+    /// Used to choose shard counts whose tables waste little room.
     pub(crate) fn buckets_for(entries: u64) -> u64 {
         let needed = u128::from(entries) * 8;
         let needed = needed.div_ceil(7).max(8);
