@@ -709,11 +709,14 @@ fn default_shard_count_keeps_small_caches_whole() {
     if per_core == 16 {
         assert_eq!(Cache::<u64, u64>::new(1_000_000).shards(), 24);
     }
+    // `Cache::new` and the builder use the same rules when `shards` is
+    // unset.
     for capacity in [
         0u64,
         1000,
         1024,
         3 * min,
+        4 * min,
         10_000,
         100_000,
         1 << 17,
@@ -727,6 +730,8 @@ fn default_shard_count_keeps_small_caches_whole() {
             expected_unweighted_shards(capacity),
             "capacity {capacity}"
         );
+        let built: Cache<u64, u64> = Cache::builder().capacity(capacity).build();
+        assert_eq!(built.shards(), shards, "capacity {capacity}");
         assert!(
             shards == 1 || capacity / shards as u64 >= min,
             "capacity {capacity}: {shards} shards leave less than {min} per shard"
@@ -761,15 +766,6 @@ fn default_shard_count_keeps_small_caches_whole() {
         assert!(
             shards == 1 || capacity / shards as u64 >= min,
             "capacity {capacity}: {shards} shards leave less than {min} per shard"
-        );
-    }
-    // The builder uses the same rules when `shards` is unset.
-    for capacity in [1024u64, 4 * min, 1 << 17] {
-        let cache: Cache<u64, u64> = Cache::builder().capacity(capacity).build();
-        assert_eq!(
-            cache.shards(),
-            expected_unweighted_shards(capacity),
-            "capacity {capacity}"
         );
     }
 }
