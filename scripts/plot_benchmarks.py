@@ -176,7 +176,7 @@ def loads_table(group, data):
     return lines
 
 
-def targets(runs, results, loads):
+def key_ratios(runs, results, loads):
     """The main ratios: shardcache against quick_cache and one-mutex `lru`,
     the TinyLfu policy against LRU, the hot-set hit against hashbrown, and
     the loads per key in the herds.
@@ -364,7 +364,7 @@ def main():
         md += ["Each ratio is the median over the runs of the ratio within",
                "each run (caches measured side by side in the same run); the tables",
                "below give each cell's own median, so a ratio read off them can differ.", ""]
-    md += targets(runs, results, loads) + [""]
+    md += key_ratios(runs, results, loads) + [""]
     for group in sorted(results, key=lambda g: ORDER.index(g) if g in ORDER else 99):
         md += table(group, results[group], hits.get(group))
         if group in loads:
