@@ -424,6 +424,17 @@ pub(crate) struct Timers<K, V> {
     caps: Option<Vec<u64>>,
     /// `config.reads_move_deadlines()`, kept here for the hit path.
     reads_move: bool,
+    /// A time before which no entry of the shard expires: every occupied
+    /// slot's deadline is at or after it. A hit before it need not load
+    /// the entry's deadline, a line of `timings` of its own (see
+    /// [`Timers::all_live`]). Lowered by every write that sets a
+    /// deadline, raised from the wheel ([`Timers::raise_floor`]). Kept
+    /// only where deadlines change under the write lock alone and hits
+    /// need nothing else from the side tables (`bounded`): else 0.
+    floor: u64,
+    /// Whether `floor` is kept: reads move no deadline (no
+    /// `time_to_idle`, no [`Expiry`]) and no slot has ages (`refresh.rs`).
+    bounded: bool,
     pub(crate) wheel: Wheel,
     /// Each slot's write time and last failed load, kept only with
     /// refresh-ahead or fail-safe (`refresh.rs`).
@@ -437,8 +448,11 @@ impl<K, V> Timers<K, V> {
         // Fail-safe keeps an expired entry `grace` past its deadline: the
         // wheel files it by then.
         let grace = config.windows.map_or(0, |w| w.grace);
+        let bounded = !config.reads_move_deadlines() && ages.is_none();
         Timers {
             reads_move: config.reads_move_deadlines(),
+            floor: if bounded { NEVER } else { 0 },
+            bounded,
             config,
             timings: Vec::new(),
             caps,
@@ -458,6 +472,25 @@ impl<K, V> Timers<K, V> {
     #[inline]
     pub(crate) fn clamp(&self, now: u64) -> u64 {
         now.max(self.wheel.time())
+    }
+
+    /// Whether every entry of the shard is live at `now` (before the
+    /// floor): then a hit returns the entry as if it had no timers.
+    #[inline]
+    pub(crate) fn all_live(&self, now: u64) -> bool {
+        self.clamp(now) < self.floor
+    }
+
+    /// Raises the floor to what the wheel guarantees, if the due list is
+    /// empty (its entries may be due now). Called when the wheel's tick
+    /// changed or its due list was worked: O(buckets), a few times per
+    /// finest tick (16.8 ms) at most.
+    pub(crate) fn raise_floor(&mut self) {
+        if !self.bounded || self.wheel.peek_due().is_some() {
+            return;
+        }
+        let earliest = self.wheel.earliest().saturating_sub(self.wheel.grace());
+        self.floor = self.floor.max(earliest);
     }
 
     #[inline]
@@ -527,6 +560,7 @@ impl<K, V> Timers<K, V> {
         if let Some(ages) = &mut self.ages {
             ages.on_store(index, self.wheel.time(), slots);
         }
+        self.floor = self.floor.min(deadline);
         let timing = &self.timings[i];
         if timing.next != crate::wheel::UNLINKED && deadline >= timing.get() {
             // Filed no later than its old deadline, so no later than the
@@ -561,13 +595,16 @@ impl<K, V> Timers<K, V> {
             *caps = Vec::new();
         }
         self.wheel.clear();
+        if self.bounded {
+            self.floor = NEVER;
+        }
     }
 
     /// Advances the wheel to `now`: every bucket whose time has passed
-    /// joins the due list.
+    /// joins the due list. Returns whether the finest tick changed.
     #[inline]
-    pub(crate) fn advance(&mut self, now: u64) {
-        self.wheel.advance(&mut self.timings, now);
+    pub(crate) fn advance(&mut self, now: u64) -> bool {
+        self.wheel.advance(&mut self.timings, now)
     }
 
     /// The next entry on the due list, not yet taken off it.

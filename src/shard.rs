@@ -99,15 +99,16 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         let Some(timers) = self.timers.as_deref_mut() else {
             return;
         };
-        timers.advance(now);
+        let mut changed = timers.advance(now);
         let now = timers.wheel.time();
         for _ in 0..budget {
             let Some(timers) = self.timers.as_deref_mut() else {
                 return;
             };
             let Some(index) = timers.peek_due() else {
-                return;
+                break;
             };
+            changed = true;
             if !self.arena.is_occupied(index) {
                 timers.unfile(index);
             } else if timers.is_reclaimable(index, now) {
@@ -116,6 +117,11 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
                 self.expire_index(hash, index, removed);
             } else {
                 timers.reschedule(index);
+            }
+        }
+        if changed {
+            if let Some(timers) = self.timers.as_deref_mut() {
+                timers.raise_floor();
             }
         }
     }
@@ -151,7 +157,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     fn expired_at(&self, index: u32, now: u64) -> bool {
         self.timers
             .as_ref()
-            .is_some_and(|t| t.is_expired(index, t.clamp(now)))
+            .is_some_and(|t| !t.all_live(now) && t.is_expired(index, t.clamp(now)))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -235,14 +241,16 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         self.maintain(now, MAINTENANCE, removed);
         self.policy
             .on_lookup(&mut self.arena, hash, self.weights.as_deref());
-        let found = match self.timers.as_deref() {
+        // Timers whose floor is past: the entry's deadline is looked at.
+        let timed = self.timers.as_deref().filter(|t| !t.all_live(now));
+        let found = match timed {
             None => self.find(hash, key),
             Some(timers) => self.find_timed(hash, key, timers).map(|(index, _)| index),
         };
         match found {
             Some(index) => {
                 let mut stale = false;
-                if let Some(timers) = self.timers.as_deref() {
+                if let Some(timers) = self.timers.as_deref().filter(|t| !t.all_live(now)) {
                     let now = timers.wheel.time();
                     if timers.is_expired(index, now) {
                         self.counters.misses += u64::from(count);
@@ -329,7 +337,11 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     {
         self.policy.on_shared_lookup(hash);
         if let Some(timers) = self.timers.as_deref() {
-            return self.get_shared_timed(hash, key, now, timers);
+            // Before the floor, no entry has expired and a hit needs
+            // nothing from the timers (see `Timers::all_live`).
+            if !timers.all_live(now) {
+                return self.get_shared_timed(hash, key, now, timers);
+            }
         }
         let arena = &self.arena;
         let mut value = None;

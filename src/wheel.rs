@@ -24,6 +24,8 @@
 //! an expired entry is reclaimed.
 
 use crate::expiry::{Timing, NEVER};
+#[cfg(test)]
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The link of an entry in no list.
 pub(crate) const UNLINKED: u32 = u32::MAX;
@@ -162,10 +164,12 @@ impl Wheel {
 
     /// Advances the wheel to `now`: at each level whose tick changed, the
     /// buckets from the old tick's to the new one's (a whole lap at most)
-    /// join the due list. O(buckets), whatever they hold.
-    pub(crate) fn advance(&mut self, t: &mut [Timing], now: u64) {
-        if now <= self.time {
-            return;
+    /// join the due list. O(buckets), whatever they hold. Returns whether
+    /// the finest level's tick changed.
+    pub(crate) fn advance(&mut self, t: &mut [Timing], now: u64) -> bool {
+        if now >> SHIFTS[0] <= self.time >> SHIFTS[0] {
+            self.time = self.time.max(now);
+            return false;
         }
         for level in 0..LEVELS {
             let before = self.time >> SHIFTS[level];
@@ -180,6 +184,44 @@ impl Wheel {
             }
         }
         self.time = now;
+        true
+    }
+
+    /// A time before which no entry filed in a bucket is due: each one was
+    /// filed for a time (its deadline plus the grace, or earlier) at or
+    /// after this. [`NEVER`] when no bucket holds an entry. The due list
+    /// is not counted: the caller checks it is empty. O(buckets).
+    ///
+    /// Why it holds: an entry is filed in the bucket of its time's tick
+    /// `k` at some level, with `k` no earlier than the wheel's tick at
+    /// that level (its time is never before the wheel's), and less than a
+    /// lap later. When the wheel's tick there reaches `k`, [`advance`]
+    /// moves the bucket to the due list. So an entry still in a bucket has
+    /// `k` from the wheel's current tick to a lap later, and the first
+    /// non-empty bucket from the current tick on starts no later than any
+    /// of them. The overflow bucket's entries were filed at least 2^48 ns
+    /// ahead within the current tick of 2^48 ns, so are due no earlier
+    /// than the next one.
+    ///
+    /// [`advance`]: Wheel::advance
+    pub(crate) fn earliest(&self) -> u64 {
+        let mut earliest = NEVER;
+        for level in 0..LEVELS - 1 {
+            let tick = self.time >> SHIFTS[level];
+            let first = (0..BUCKETS[level]).find(|step| {
+                let s = OFFSETS[level] + ((tick + step) & (BUCKETS[level] - 1)) as usize;
+                self.sentinels[s][1] != sentinel(s)
+            });
+            if let Some(step) = first {
+                let start = (tick + step).saturating_mul(1 << SHIFTS[level]);
+                earliest = earliest.min(start);
+            }
+        }
+        if self.sentinels[OVERFLOW][1] != sentinel(OVERFLOW) {
+            let next = (self.time >> SHIFTS[LEVELS - 1]) + 1;
+            earliest = earliest.min(next.saturating_mul(1 << SHIFTS[LEVELS - 1]));
+        }
+        earliest
     }
 
     /// The first entry of the due list (left on it).
@@ -244,5 +286,111 @@ impl Wheel {
         filed.dedup();
         assert_eq!(filed.len(), count, "an entry is filed twice");
         filed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// From 0 to about 2^bits ns, spread over every level's scale.
+        fn span(&mut self, bits: u64) -> u64 {
+            let shift = self.next() % bits;
+            self.next() % (2 << shift)
+        }
+    }
+
+    fn timings(n: usize) -> Vec<Timing> {
+        (0..n)
+            .map(|_| Timing {
+                deadline: std::sync::atomic::AtomicU64::new(NEVER),
+                prev: UNLINKED,
+                next: UNLINKED,
+            })
+            .collect()
+    }
+
+    /// `earliest` is a floor for every filed entry whenever the due list
+    /// is empty, over random filing, unfiling, deadlines moved later in
+    /// place (as a store does), advances at every level's scale and
+    /// draining the due list (as `Shard::maintain` does).
+    #[test]
+    fn earliest_is_no_later_than_any_filed_deadline() {
+        for seed in 1..=20u64 {
+            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let mut t = timings(64);
+            let mut wheel = Wheel::new(0);
+            let mut checked = 0;
+            for _ in 0..4000 {
+                let i = (rng.next() % 64) as u32;
+                let now = wheel.time();
+                match rng.next() % 8 {
+                    0..=2 => {
+                        wheel.unschedule(&mut t, i);
+                        let deadline = match rng.next() % 16 {
+                            0 => NEVER,
+                            _ => now.saturating_add(rng.span(52)),
+                        };
+                        t[i as usize].deadline.store(deadline, Relaxed);
+                        wheel.schedule(&mut t, i, true);
+                    }
+                    3 => wheel.unschedule(&mut t, i),
+                    4 => {
+                        let old = t[i as usize].get();
+                        let later = old.saturating_add(rng.span(40));
+                        t[i as usize].deadline.store(later, Relaxed);
+                    }
+                    5 | 6 => {
+                        wheel.advance(&mut t, now.saturating_add(rng.span(50)));
+                    }
+                    _ => {
+                        let now = wheel.time();
+                        while let Some(due) = wheel.peek_due() {
+                            wheel.unschedule(&mut t, due);
+                            if t[due as usize].get() > now {
+                                wheel.schedule(&mut t, due, true);
+                            }
+                        }
+                    }
+                }
+                if wheel.peek_due().is_none() {
+                    let earliest = wheel.earliest();
+                    for filed in wheel.validate(&t) {
+                        let deadline = t[filed as usize].get();
+                        assert!(
+                            earliest <= deadline,
+                            "seed {seed}: entry {filed} due at {deadline}, floor {earliest}, time {}",
+                            wheel.time()
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+            assert!(checked > 1000, "seed {seed}: checked only {checked} times");
+        }
+    }
+
+    /// The floor is not needlessly low: entries filed far ahead leave it
+    /// far ahead.
+    #[test]
+    fn earliest_tracks_far_deadlines() {
+        let mut t = timings(4);
+        let mut wheel = Wheel::new(0);
+        assert_eq!(wheel.earliest(), NEVER);
+        let hour = 3_600_000_000_000u64;
+        t[0].deadline.store(hour, Relaxed);
+        wheel.schedule(&mut t, 0, false);
+        let earliest = wheel.earliest();
+        assert!(earliest <= hour && earliest > hour / 2, "floor {earliest}");
+        wheel.unschedule(&mut t, 0);
+        assert_eq!(wheel.earliest(), NEVER);
     }
 }

@@ -435,6 +435,12 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
+    /// From 0 to about 2^bits, spread evenly over the scales.
+    fn span(&mut self, bits: u64) -> u64 {
+        let shift = self.below(bits);
+        self.below(2 << shift)
+    }
+
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
@@ -505,7 +511,9 @@ impl Model {
 }
 
 /// Random operations and clock advances on a cache and the reference;
-/// every answer and every listener event is checked.
+/// every answer and every listener event is checked. Lifetimes and
+/// advances are of milliseconds, or with `wide` of every scale from
+/// nanoseconds to days (every level of the timer wheel).
 fn differential(
     seed: u64,
     shards: usize,
@@ -513,6 +521,7 @@ fn differential(
     policy: Policy,
     ttl: Option<u64>,
     tti: Option<u64>,
+    wide: bool,
 ) {
     let clock = TestClock::new();
     let (events, listener) = recorder::<u64, u64>();
@@ -545,11 +554,13 @@ fn differential(
             30..=34 => Op::Peek(key),
             35..=37 => Op::Contains(key),
             38..=59 => Op::Insert(key, rng.next() % 1000),
+            60..=64 if wide => Op::InsertTtl(key, rng.next() % 1000, 1 + rng.span(50)),
             60..=64 => Op::InsertTtl(key, rng.next() % 1000, (1 + rng.below(40)) * ms),
             65..=71 => Op::Remove(key),
             72..=79 => Op::Load(key, rng.next() % 1000),
             80 => Op::Clear,
             81..=83 => Op::Cleanup,
+            _ if wide => Op::Advance(rng.span(46)),
             _ => Op::Advance(rng.below(12) * ms),
         };
         let now = clock.nanos();
@@ -679,14 +690,14 @@ fn differential(
 #[test]
 fn model_ttl_one_shard_lru() {
     for seed in 1..=6 {
-        differential(seed, 1, 16, Policy::Lru, Some(30_000_000), None);
+        differential(seed, 1, 16, Policy::Lru, Some(30_000_000), None, false);
     }
 }
 
 #[test]
 fn model_tti_two_shards_lru() {
     for seed in 11..=16 {
-        differential(seed, 2, 16, Policy::Lru, None, Some(20_000_000));
+        differential(seed, 2, 16, Policy::Lru, None, Some(20_000_000), false);
     }
 }
 
@@ -700,6 +711,7 @@ fn model_ttl_and_tti_tinylfu() {
             Policy::TinyLfu,
             Some(40_000_000),
             Some(15_000_000),
+            false,
         );
         differential(
             seed,
@@ -708,6 +720,7 @@ fn model_ttl_and_tti_tinylfu() {
             Policy::TinyLfu,
             Some(40_000_000),
             Some(15_000_000),
+            false,
         );
     }
 }
@@ -715,7 +728,23 @@ fn model_ttl_and_tti_tinylfu() {
 #[test]
 fn model_insert_with_ttl_only() {
     for seed in 31..=34 {
-        differential(seed, 2, 32, Policy::Lru, None, None);
+        differential(seed, 2, 32, Policy::Lru, None, None, false);
+    }
+}
+
+/// Lifetimes from nanoseconds to days and advances as varied, with a
+/// `time_to_live` alone: the shard's floor (a hit before it skips the
+/// entry's deadline) is lowered and raised through every wheel level.
+/// One shard looks up under the write lock, two under the read lock; at
+/// capacity 100 more entries fall due at once than a write reclaims.
+#[test]
+fn model_ttl_across_wheel_levels() {
+    let hour = 3_600_000_000_000;
+    for seed in 41..=46 {
+        differential(seed, 1, 16, Policy::Lru, Some(2 * hour), None, true);
+        differential(seed, 1, 100, Policy::Lru, Some(2 * hour), None, true);
+        differential(seed, 2, 16, Policy::Lru, Some(2 * hour), None, true);
+        differential(seed, 2, 32, Policy::TinyLfu, None, None, true);
     }
 }
 
