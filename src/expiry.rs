@@ -15,6 +15,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::caps::Caps;
 use crate::wheel::Wheel;
 
 /// Decides, entry by entry, how long an entry lives: from its creation, and
@@ -421,7 +422,7 @@ pub(crate) struct Timers<K, V> {
     timings: Vec<Timing>,
     /// Each slot's cap (see [`Expiration::on_write`]), kept only once an
     /// entry has one that reads could pass.
-    caps: Option<Vec<u64>>,
+    caps: Option<Caps>,
     /// `config.reads_move_deadlines()`, kept here for the hit path.
     reads_move: bool,
     /// A time before which no entry of the shard expires: every occupied
@@ -443,7 +444,7 @@ pub(crate) struct Timers<K, V> {
 
 impl<K, V> Timers<K, V> {
     pub(crate) fn new(config: crate::sync::Arc<Expiration<K, V>>) -> Self {
-        let caps = config.caps_entries().then(Vec::new);
+        let caps = config.caps_entries().then(|| Caps::new(config.ttl));
         let ages = config.windows.map(crate::refresh::Ages::new);
         // Fail-safe keeps an expired entry `grace` past its deadline: the
         // wheel files it by then.
@@ -511,11 +512,11 @@ impl<K, V> Timers<K, V> {
         self.deadline(index).saturating_add(self.wheel.grace()) <= now
     }
 
-    fn cap(&self, index: u32) -> u64 {
+    /// The cap of the live entry at `index`, read at `now`.
+    fn cap(&self, index: u32, now: u64) -> u64 {
         self.caps
             .as_ref()
-            .and_then(|caps| caps.get(index as usize).copied())
-            .unwrap_or(NEVER)
+            .map_or(NEVER, |caps| caps.get(index, now))
     }
 
     /// A live entry at `index` is read at `now`: moves its deadline if a
@@ -529,7 +530,9 @@ impl<K, V> Timers<K, V> {
         }
         let timing = &self.timings[index as usize];
         let old = timing.get();
-        let new = self.config.on_read(key, value, now, old, self.cap(index));
+        let new = self
+            .config
+            .on_read(key, value, now, old, self.cap(index, now));
         if new < old || new - old >= READ_SLACK {
             timing.deadline.store(new, Relaxed);
         }
@@ -548,14 +551,10 @@ impl<K, V> Timers<K, V> {
         // A cap is only needed where reads may move the deadline; without
         // that the deadline never passes it.
         if cap != NEVER && self.caps.is_none() && self.config.reads_move_deadlines() {
-            self.caps = Some(Vec::new());
+            self.caps = Some(Caps::new(self.config.ttl));
         }
         if let Some(caps) = &mut self.caps {
-            if caps.len() <= i {
-                caps.reserve_exact(slots.max(i + 1) - caps.len());
-                caps.resize(i + 1, NEVER);
-            }
-            caps[i] = cap;
+            caps.set(index, cap, self.wheel.time(), slots);
         }
         if let Some(ages) = &mut self.ages {
             ages.on_store(index, self.wheel.time(), slots);
@@ -592,7 +591,7 @@ impl<K, V> Timers<K, V> {
     pub(crate) fn clear(&mut self) {
         self.timings = Vec::new();
         if let Some(caps) = &mut self.caps {
-            *caps = Vec::new();
+            caps.clear();
         }
         self.wheel.clear();
         if self.bounded {
@@ -636,7 +635,7 @@ impl<K, V> Timers<K, V> {
     #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.timings.capacity() * std::mem::size_of::<Timing>()
-            + self.caps.as_ref().map_or(0, |c| c.capacity() * 8)
+            + self.caps.as_ref().map_or(0, |c| c.heap_bytes())
             + self.ages.as_ref().map_or(0, |a| a.heap_bytes())
             + self.wheel.heap_bytes()
     }

@@ -36,6 +36,7 @@ mod batch;
 mod borrowed;
 mod builder;
 mod cache;
+mod caps;
 mod compute;
 mod expiry;
 mod flight;

@@ -732,7 +732,7 @@ fn model_insert_with_ttl_only() {
     }
 }
 
-/// Lifetimes from nanoseconds to days and advances as varied, with a
+/// Lifetimes from nanoseconds to days and advances as varied. With a
 /// `time_to_live` alone: the shard's floor (a hit before it skips the
 /// entry's deadline) is lowered and raised through every wheel level.
 /// One shard looks up under the write lock, two under the read lock; at
@@ -745,6 +745,17 @@ fn model_ttl_across_wheel_levels() {
         differential(seed, 1, 100, Policy::Lru, Some(2 * hour), None, true);
         differential(seed, 2, 16, Policy::Lru, Some(2 * hour), None, true);
         differential(seed, 2, 32, Policy::TinyLfu, None, None, true);
+        // Caps kept in 4 bytes (`src/caps.rs`), widened by the longest
+        // `insert_with_ttl` lifetimes.
+        differential(
+            seed,
+            2,
+            16,
+            Policy::Lru,
+            Some(2 * hour),
+            Some(hour / 4),
+            true,
+        );
     }
 }
 
