@@ -96,6 +96,7 @@ fn throughput_group(
                                 );
                             }
                         }
+                        cache.filled();
                         (pool, cache)
                     });
                     b.iter_custom(|iters| {

@@ -24,7 +24,8 @@
 //!     [--threads 1,2,8] [--rounds 20]
 //! ```
 //!
-//! Cache names: shardcache, shardcache-tinylfu, quick_cache, moka,
+//! Cache names: shardcache, shardcache-tinylfu, shardcache-ttl,
+//! shardcache-ttl-due (all hits only), quick_cache, moka, moka-ttl,
 //! lru-1mutex, lru-16mutex.
 
 #[path = "../benches/support/mod.rs"]
@@ -172,6 +173,7 @@ fn main() {
                     batch(&pool, threads, cache.as_ref(), window, read_through_op);
                 }
             }
+            cache.filled();
             cache
         };
         // Where a cache's memory lands (page placement, cache-set
