@@ -11,8 +11,9 @@ mod common;
 
 use loom::sync::Arc;
 use loom::thread;
-use shardcache::{Cache, Policy};
-use std::time::Duration;
+use shardcache::{Cache, Clock, Policy};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Two readers hitting and a writer forcing evictions in the same shard:
 /// readers see only values that were written for their key, the marked
@@ -83,10 +84,23 @@ fn marked_tail_gets_a_second_chance() {
 }
 
 /// The same on a cache that expires entries (a TTL never reached), whose
-/// hits take the timed read path.
+/// hits take the timed read path: an entry stored with a 1 ms lifetime
+/// and removed leaves the shard's floor behind the clock, so hits read
+/// their deadlines (`Timers::all_live`).
 #[test]
 fn marked_tail_gets_a_second_chance_with_a_ttl() {
     second_chance(Some(Duration::from_secs(3600)));
+}
+
+/// A test clock in milliseconds (a plain atomic: the clock is user code,
+/// not the protocol under test).
+#[derive(Clone)]
+struct TestClock(Instant, std::sync::Arc<AtomicU64>);
+
+impl Clock for TestClock {
+    fn now(&self) -> Instant {
+        self.0 + Duration::from_millis(self.1.load(Ordering::SeqCst))
+    }
 }
 
 fn second_chance(ttl: Option<Duration>) {
@@ -95,8 +109,9 @@ fn second_chance(ttl: Option<Duration>) {
             .capacity(4)
             .shards(2)
             .hasher(common::Fixed::default());
+        let clock = TestClock(Instant::now(), Default::default());
         let builder = match ttl {
-            Some(ttl) => builder.time_to_live(ttl),
+            Some(ttl) => builder.time_to_live(ttl).clock(clock.clone()),
             None => builder,
         };
         let cache: Arc<Cache<u64, u64, common::Fixed>> = Arc::new(builder.build());
@@ -112,6 +127,12 @@ fn second_chance(ttl: Option<Duration>) {
         }
         let shard0 = &probe.segments()[0][0];
         let (older, newer, incoming) = (shard0[0], shard0[1], shard0[2]);
+        if ttl.is_some() {
+            let gone = shard0[3];
+            cache.insert_with_ttl(gone, gone, Duration::from_millis(1));
+            cache.remove(&gone);
+            clock.1.store(2, Ordering::SeqCst);
+        }
         cache.insert(older, older + 100);
         cache.insert(newer, newer + 100);
         let c = cache.clone();
