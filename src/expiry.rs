@@ -8,7 +8,9 @@
 //! each slot has a [`Timing`] (16 bytes: the deadline, and the entry's two
 //! links in the wheel) and, when reads can extend an entry's life past a
 //! fixed cap (`time_to_idle` or an [`Expiry`] with `time_to_live`, or
-//! `insert_with_ttl`), that cap (8 bytes more).
+//! `insert_with_ttl`), that cap (4 or 8 bytes more, see `caps.rs`). A
+//! shard also keeps a floor, a time before which none of its entries
+//! expires, so that hits before it skip the deadline ([`Timers::all_live`]).
 //!
 //! Times are nanoseconds since the cache's epoch (its creation), as `u64`;
 //! [`NEVER`] is "no deadline". See `docs/expiry.md`.
@@ -677,10 +679,11 @@ impl<K, V, S> crate::CacheBuilder<K, V, S> {
     }
 
     /// Every entry expires this long after it was last read or written.
-    /// With `time_to_live` too, the earlier deadline wins. A read moves
-    /// the deadline only when it moves by 1 ms or more (so a hot entry's
-    /// memory is not written on every hit): an entry may expire up to 1 ms
-    /// early. With the default clock, "now" advances in kernel ticks (see
+    /// With `time_to_live` too, the earlier deadline wins (the
+    /// `time_to_live` may then end up to a 2^31st of itself early: 256 ns
+    /// for five minutes). A read moves the deadline only
+    /// when it moves by 1 ms or more (so a hot entry's memory is not
+    /// written on every hit): an entry may expire up to 1 ms early. With the default clock, "now" advances in kernel ticks (see
     /// [`clock`](Self::clock)). Zero is a
     /// [`BuildError::ZeroTimeToIdle`](crate::BuildError::ZeroTimeToIdle).
     ///
