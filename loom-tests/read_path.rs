@@ -115,7 +115,7 @@ fn second_chance(ttl: Option<Duration>) {
             None => builder,
         };
         let cache: Arc<Cache<u64, u64, common::Fixed>> = Arc::new(builder.build());
-        // Three keys of shard 0 (budget 2): which keys those are depends
+        // Keys of shard 0 (budget 2): which keys those are depends
         // only on the hasher and the shard count, so ask a roomier cache.
         let probe: Cache<u64, u64, common::Fixed> = Cache::builder()
             .capacity(64)

@@ -7,26 +7,24 @@
 //! then `now < deadline <= cap`, and `cap - now` is at most the lifetime
 //! the entry was written with. So with a `time_to_live`, a cap is kept in
 //! 4 bytes: its low 32 bits in units of `2^shift` ns, the unit chosen so
-//! that the `time_to_live` is under 2^31 units. Read back against `now`,
-//! those bits name exactly one time from `now` on within 2^32 units: the
-//! cap, rounded down by less than one unit (a 2^31st of the
-//! `time_to_live`: 256 ns for five minutes). An entry given a longer
-//! lifetime (`insert_with_ttl`) turns the shard's caps to 8 bytes each,
-//! once; so does a shard with no `time_to_live`.
+//! that the `time_to_live` is under 2^31 units (a unit is then under a
+//! 2^30th of it: 256 ns for five minutes). Read back against `now` as an
+//! offset of less than 2^31 units either way, those bits name exactly one
+//! time: the cap, rounded down to its unit. An entry given a longer
+//! lifetime (`insert_with_ttl`), or none, turns the shard's caps to 8 bytes
+//! each, once; a shard with no `time_to_live` has 8-byte caps from the
+//! start.
 
 use crate::expiry::NEVER;
 
 /// See the module docs.
 pub(crate) enum Caps {
-    /// Low 32 bits of each cap in units of `2^shift` ns; [`u32::MAX`] for
-    /// none.
+    /// Low 32 bits of each cap in units of `2^shift` ns (slots never set
+    /// hold 0: only live entries' caps are read).
     Compact { shift: u32, caps: Vec<u32> },
     /// Each cap in nanoseconds, or [`NEVER`].
     Wide(Vec<u64>),
 }
-
-/// A compact slot without a cap.
-const NONE: u32 = u32::MAX;
 
 impl Caps {
     /// Caps for entries written with lifetimes up to `ttl` (more turns
@@ -47,11 +45,14 @@ impl Caps {
     pub(crate) fn get(&self, index: u32, now: u64) -> u64 {
         match self {
             Caps::Compact { shift, caps } => match caps.get(index as usize) {
-                None | Some(&NONE) => NEVER,
+                None => NEVER,
                 Some(&low) => {
+                    // Signed: a cap read after it (never, for a live
+                    // entry) comes out in the past, not 2^32 units ahead.
                     let now = now >> shift;
-                    let ahead = u64::from(low.wrapping_sub(now as u32));
-                    now.saturating_add(ahead).saturating_mul(1 << shift)
+                    let ahead = low.wrapping_sub(now as u32) as i32;
+                    let cap = now.saturating_add_signed(i64::from(ahead));
+                    cap.saturating_mul(1 << shift)
                 }
             },
             Caps::Wide(caps) => caps.get(index as usize).copied().unwrap_or(NEVER),
@@ -64,19 +65,15 @@ impl Caps {
     pub(crate) fn set(&mut self, index: u32, cap: u64, now: u64, slots: usize) {
         if let Caps::Compact { shift, .. } = self {
             let ahead = (cap >> *shift).saturating_sub(now >> *shift);
-            if cap != NEVER && ahead >= 1 << 31 {
+            if cap == NEVER || ahead >= 1 << 31 {
                 self.widen(now);
             }
         }
         let i = index as usize;
         match self {
             Caps::Compact { shift, caps } => {
-                grow(caps, i, slots, NONE);
-                caps[i] = match cap {
-                    NEVER => NONE,
-                    // Rounded down one more unit rather than read as none.
-                    cap => ((cap >> *shift) as u32).min(NONE - 1),
-                };
+                grow(caps, i, slots, 0);
+                caps[i] = (cap >> *shift) as u32;
             }
             Caps::Wide(caps) => {
                 grow(caps, i, slots, NEVER);
@@ -150,9 +147,12 @@ mod tests {
                 );
             }
         }
-        caps.set(5, NEVER, 0, 8);
-        assert_eq!(caps.get(5, 1 << 40), NEVER);
-        assert_eq!(caps.get(4, 0), NEVER, "a slot never set has no cap");
+        // Low bits all ones, read within the cap's own unit.
+        let cap = (((7u64 << 32) | 0xFFFF_FFFF) << shift) + 100;
+        caps.set(1, cap, cap - ttl, 8);
+        assert_eq!(caps.get(1, cap - 50), cap - 100);
+        assert_eq!(caps.get(1, cap - ttl), cap - 100);
+        assert_eq!(caps.get(9, 0), NEVER, "a slot past the table has no cap");
         assert_eq!(caps.heap_bytes(), 8 * 4);
     }
 
@@ -171,5 +171,11 @@ mod tests {
         let mut wide = Caps::new(None);
         wide.set(2, 42, 0, 4);
         assert_eq!(wide.get(2, 0), 42);
+        let mut none = Caps::new(Some(SEC));
+        none.set(0, now + SEC, now, 4);
+        none.set(1, NEVER, now, 4);
+        assert!(matches!(none, Caps::Wide(_)), "no cap widens too");
+        assert_eq!(none.get(1, now), NEVER);
+        assert_eq!(none.get(0, now), now + SEC);
     }
 }

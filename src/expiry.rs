@@ -492,8 +492,10 @@ impl<K, V> Timers<K, V> {
         if !self.bounded || self.wheel.peek_due().is_some() {
             return;
         }
-        let earliest = self.wheel.earliest().saturating_sub(self.wheel.grace());
-        self.floor = self.floor.max(earliest);
+        // Bounded timers have no fail-safe window: the wheel's times are
+        // the deadlines themselves.
+        debug_assert_eq!(self.wheel.grace(), 0);
+        self.floor = self.floor.max(self.wheel.earliest());
     }
 
     #[inline]
@@ -643,8 +645,8 @@ impl<K, V> Timers<K, V> {
     }
 
     /// Checks that the occupied slots with a deadline (all of them, when
-    /// reads move deadlines) are filed in the wheel; vacant slots may be
-    /// (they leave lazily).
+    /// reads move deadlines) are filed in the wheel, vacant slots may be
+    /// (they leave lazily), and no deadline is before the floor.
     #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fn validate(&self, occupied: &[u32]) {
         let filed = self.wheel.validate(&self.timings);
@@ -653,6 +655,12 @@ impl<K, V> Timers<K, V> {
             if keep || self.deadline(i) != NEVER {
                 assert!(filed.binary_search(&i).is_ok(), "entry {i} is not filed");
             }
+            assert!(
+                self.floor <= self.deadline(i),
+                "entry {i} is due at {} before the floor {}",
+                self.deadline(i),
+                self.floor
+            );
         }
     }
 }
@@ -661,7 +669,10 @@ impl<K, V, S> crate::CacheBuilder<K, V, S> {
     /// Every entry expires this long after it was inserted or last updated
     /// (not extended by reads). An expired entry is never returned; its
     /// memory is reclaimed as its shard is written, or by
-    /// [`Cache::cleanup`](crate::Cache::cleanup). Zero is a
+    /// [`Cache::cleanup`](crate::Cache::cleanup). Where reads move
+    /// deadlines too (`time_to_idle`, an [`Expiry`]), this bound is kept
+    /// to within a 2^30th of itself, early rather than late (256 ns for
+    /// five minutes). Zero is a
     /// [`BuildError::ZeroTimeToLive`](crate::BuildError::ZeroTimeToLive).
     ///
     /// ```
@@ -679,11 +690,10 @@ impl<K, V, S> crate::CacheBuilder<K, V, S> {
     }
 
     /// Every entry expires this long after it was last read or written.
-    /// With `time_to_live` too, the earlier deadline wins (the
-    /// `time_to_live` may then end up to a 2^31st of itself early: 256 ns
-    /// for five minutes). A read moves the deadline only
-    /// when it moves by 1 ms or more (so a hot entry's memory is not
-    /// written on every hit): an entry may expire up to 1 ms early. With the default clock, "now" advances in kernel ticks (see
+    /// With `time_to_live` too, the earlier deadline wins. A read moves
+    /// the deadline only when it moves by 1 ms or more (so a hot entry's
+    /// memory is not written on every hit): an entry may expire up to 1 ms
+    /// early. With the default clock, "now" advances in kernel ticks (see
     /// [`clock`](Self::clock)). Zero is a
     /// [`BuildError::ZeroTimeToIdle`](crate::BuildError::ZeroTimeToIdle).
     ///

@@ -118,6 +118,10 @@ impl Wheel {
         if deadline == NEVER && !keep {
             return;
         }
+        debug_assert!(
+            deadline.saturating_add(self.grace) >= self.time,
+            "an entry filed for a time the wheel has passed"
+        );
         let s = self.bucket(deadline.saturating_add(self.grace));
         self.append(t, s, index);
     }
@@ -192,16 +196,23 @@ impl Wheel {
     /// after this. [`NEVER`] when no bucket holds an entry. The due list
     /// is not counted: the caller checks it is empty. O(buckets).
     ///
-    /// Why it holds: an entry is filed in the bucket of its time's tick
-    /// `k` at some level, with `k` no earlier than the wheel's tick at
-    /// that level (its time is never before the wheel's), and less than a
-    /// lap later. When the wheel's tick there reaches `k`, [`advance`]
-    /// moves the bucket to the due list. So an entry still in a bucket has
-    /// `k` from the wheel's current tick to a lap later, and the first
+    /// Why it holds, given two things the callers keep: an entry is filed
+    /// for a time no earlier than the wheel's ([`schedule`] asserts it),
+    /// and a filed entry's deadline never moves earlier in place (the
+    /// shard keeps a floor only where reads move no deadline). An entry is
+    /// filed in the bucket of its time's tick `k` at some level, with `k`
+    /// from the wheel's tick at that level to at most a lap later. When
+    /// the wheel's tick there reaches `k`, [`advance`] moves the bucket to
+    /// the due list. So an entry still in a bucket has `k` from the
+    /// wheel's current tick to a lap later, and at each level the first
     /// non-empty bucket from the current tick on starts no later than any
-    /// of them. The overflow bucket's entries were filed at least 2^48 ns
-    /// ahead within the current tick of 2^48 ns, so are due no earlier
-    /// than the next one.
+    /// of its entries (an entry a whole lap ahead shares the current
+    /// tick's bucket, whose start is earlier still); the minimum over the
+    /// levels bounds them all. The overflow bucket's entries were filed
+    /// at least 2^48 ns ahead within the current tick of 2^48 ns, so are
+    /// due no earlier than the next one.
+    ///
+    /// [`schedule`]: Wheel::schedule
     ///
     /// [`advance`]: Wheel::advance
     pub(crate) fn earliest(&self) -> u64 {
