@@ -403,7 +403,7 @@ use std::sync::atomic::AtomicU64 as LockedAtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 impl Timing {
-    fn vacant() -> Self {
+    pub(crate) fn vacant() -> Self {
         Timing {
             deadline: LockedAtomicU64::new(NEVER),
             prev: crate::wheel::UNLINKED,
@@ -433,11 +433,9 @@ pub(crate) struct Timers<K, V> {
     /// [`Timers::all_live`]). Lowered by every write that sets a
     /// deadline, raised from the wheel ([`Timers::raise_floor`]). Kept
     /// only where deadlines change under the write lock alone and hits
-    /// need nothing else from the side tables (`bounded`): else 0.
+    /// need nothing else from the side tables ([`Timers::bounded`]):
+    /// else 0.
     floor: u64,
-    /// Whether `floor` is kept: reads move no deadline (no
-    /// `time_to_idle`, no [`Expiry`]) and no slot has ages (`refresh.rs`).
-    bounded: bool,
     pub(crate) wheel: Wheel,
     /// Each slot's write time and last failed load, kept only with
     /// refresh-ahead or fail-safe (`refresh.rs`).
@@ -455,7 +453,6 @@ impl<K, V> Timers<K, V> {
         Timers {
             reads_move: config.reads_move_deadlines(),
             floor: if bounded { NEVER } else { 0 },
-            bounded,
             config,
             timings: Vec::new(),
             caps,
@@ -477,6 +474,12 @@ impl<K, V> Timers<K, V> {
         now.max(self.wheel.time())
     }
 
+    /// Whether the floor is kept: reads move no deadline (no
+    /// `time_to_idle`, no [`Expiry`]) and no slot has ages (`refresh.rs`).
+    fn bounded(&self) -> bool {
+        !self.reads_move && self.ages.is_none()
+    }
+
     /// Whether every entry of the shard is live at `now` (before the
     /// floor): then a hit returns the entry as if it had no timers.
     #[inline]
@@ -489,7 +492,7 @@ impl<K, V> Timers<K, V> {
     /// changed or its due list was worked: O(buckets), a few times per
     /// finest tick (16.8 ms) at most.
     pub(crate) fn raise_floor(&mut self) {
-        if !self.bounded || self.wheel.peek_due().is_some() {
+        if !self.bounded() || self.wheel.peek_due().is_some() {
             return;
         }
         // Bounded timers have no fail-safe window: the wheel's times are
@@ -598,7 +601,7 @@ impl<K, V> Timers<K, V> {
             caps.clear();
         }
         self.wheel.clear();
-        if self.bounded {
+        if self.bounded() {
             self.floor = NEVER;
         }
     }

@@ -157,7 +157,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     fn expired_at(&self, index: u32, now: u64) -> bool {
         self.timers
             .as_ref()
-            .is_some_and(|t| !t.all_live(now) && t.is_expired(index, t.clamp(now)))
+            .is_some_and(|t| t.is_expired(index, t.clamp(now)))
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -241,16 +241,17 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         self.maintain(now, MAINTENANCE, removed);
         self.policy
             .on_lookup(&mut self.arena, hash, self.weights.as_deref());
-        // Timers whose floor is past: the entry's deadline is looked at.
-        let timed = self.timers.as_deref().filter(|t| !t.all_live(now));
-        let found = match timed {
-            None => self.find(hash, key),
-            Some(timers) => self.find_timed(hash, key, timers).map(|(index, _)| index),
+        // Before the shard's floor a hit needs nothing from the timers
+        // (see `Timers::all_live`); past it the deadline is looked at.
+        let timed = self.timers.as_deref().is_some_and(|t| !t.all_live(now));
+        let found = match self.timers.as_deref() {
+            Some(timers) if timed => self.find_timed(hash, key, timers).map(|(index, _)| index),
+            _ => self.find(hash, key),
         };
         match found {
             Some(index) => {
                 let mut stale = false;
-                if let Some(timers) = self.timers.as_deref().filter(|t| !t.all_live(now)) {
+                if let Some(timers) = self.timers.as_deref().filter(|_| timed) {
                     let now = timers.wheel.time();
                     if timers.is_expired(index, now) {
                         self.counters.misses += u64::from(count);

@@ -213,7 +213,6 @@ impl Wheel {
     /// due no earlier than the next one.
     ///
     /// [`schedule`]: Wheel::schedule
-    ///
     /// [`advance`]: Wheel::advance
     pub(crate) fn earliest(&self) -> u64 {
         let mut earliest = NEVER;
@@ -320,13 +319,7 @@ mod tests {
     }
 
     fn timings(n: usize) -> Vec<Timing> {
-        (0..n)
-            .map(|_| Timing {
-                deadline: std::sync::atomic::AtomicU64::new(NEVER),
-                prev: UNLINKED,
-                next: UNLINKED,
-            })
-            .collect()
+        (0..n).map(|_| Timing::vacant()).collect()
     }
 
     /// `earliest` is a floor for every filed entry whenever the due list

@@ -145,15 +145,15 @@ pub struct TtlDue(pub shardcache::Cache<u64, u64>);
 impl BenchCache for TtlDue {
     #[inline]
     fn get(&self, key: u64) -> bool {
-        self.0.get(&key).is_some()
+        BenchCache::get(&self.0, key)
     }
     #[inline]
     fn insert(&self, key: u64) {
-        self.0.insert(key, key);
+        BenchCache::insert(&self.0, key)
     }
     #[inline]
     fn remove(&self, key: u64) {
-        self.0.remove(&key);
+        BenchCache::remove(&self.0, key)
     }
     fn filled(&self) {
         // Keys past the trace's (scrambled ranks below 2^20 never reach
