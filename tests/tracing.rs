@@ -154,7 +154,11 @@ fn capture(f: impl FnOnce()) -> Log {
     let log = Arc::clone(&layer.0);
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, f);
-    Arc::try_unwrap(log).unwrap().into_inner().unwrap()
+    // Taken out, not unwrapped from its `Arc`: while another test thread
+    // registers a callsite, tracing-core briefly holds a reference to every
+    // live dispatcher, this one included (it records nothing through it).
+    let mut log = log.lock().unwrap();
+    std::mem::take(&mut *log)
 }
 
 fn cache(name: &'static str, threshold: Duration) -> Cache<String, u64, Fixed> {
