@@ -121,6 +121,23 @@ impl<K, V> Drained<K, V> {
     }
 }
 
+/// Makes `table`, a side table with an item per arena slot (deadlines,
+/// caps, ages), reach slot `index`, filling new slots with `vacant`. It
+/// reserves room for `slots` (the arena's capacity) at once, so that side
+/// tables grow in step with the arena rather than by their own doubling.
+pub(crate) fn grow_side_table<T>(
+    table: &mut Vec<T>,
+    index: u32,
+    slots: usize,
+    vacant: impl FnMut() -> T,
+) {
+    let i = index as usize;
+    if table.len() <= i {
+        table.reserve_exact(slots.max(i + 1) - table.len());
+        table.resize_with(i + 1, vacant);
+    }
+}
+
 #[inline]
 fn link(index: u32) -> NonZeroU32 {
     // `index <= NIL < u32::MAX`, so `index + 1` is in 1..=2^29.

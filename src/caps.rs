@@ -15,6 +15,7 @@
 //! each, once; a shard with no `time_to_live` has 8-byte caps from the
 //! start.
 
+use crate::arena::grow_side_table;
 use crate::expiry::NEVER;
 
 /// See the module docs.
@@ -72,11 +73,11 @@ impl Caps {
         let i = index as usize;
         match self {
             Caps::Compact { shift, caps } => {
-                grow(caps, i, slots, 0);
+                grow_side_table(caps, index, slots, || 0);
                 caps[i] = (cap >> *shift) as u32;
             }
             Caps::Wide(caps) => {
-                grow(caps, i, slots, NEVER);
+                grow_side_table(caps, index, slots, || NEVER);
                 caps[i] = cap;
             }
         }
@@ -108,14 +109,6 @@ impl Caps {
             Caps::Compact { caps, .. } => caps.capacity() * 4,
             Caps::Wide(caps) => caps.capacity() * 8,
         }
-    }
-}
-
-/// Makes `table` reach slot `i`, reserving room for `slots` at once.
-fn grow<T: Copy>(table: &mut Vec<T>, i: usize, slots: usize, vacant: T) {
-    if table.len() <= i {
-        table.reserve_exact(slots.max(i + 1) - table.len());
-        table.resize(i + 1, vacant);
     }
 }
 

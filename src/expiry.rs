@@ -550,11 +550,7 @@ impl<K, V> Timers<K, V> {
     /// the side tables in step with the arena (`slots` is its capacity).
     pub(crate) fn on_store(&mut self, index: u32, (deadline, cap): (u64, u64), slots: usize) {
         let i = index as usize;
-        if self.timings.len() <= i {
-            self.timings
-                .reserve_exact(slots.max(i + 1) - self.timings.len());
-            self.timings.resize_with(i + 1, Timing::vacant);
-        }
+        crate::arena::grow_side_table(&mut self.timings, index, slots, Timing::vacant);
         // A cap is only needed where reads may move the deadline; without
         // that the deadline never passes it.
         if cap != NEVER && self.caps.is_none() && self.config.reads_move_deadlines() {

@@ -103,17 +103,11 @@ impl Ages {
     /// capacity, to grow in step with it).
     pub(crate) fn on_store(&mut self, index: u32, now: u64, slots: usize) {
         let i = index as usize;
-        if self.slots.len() <= i {
-            self.slots
-                .reserve_exact(slots.max(i + 1) - self.slots.len());
-            self.slots.resize(
-                i + 1,
-                Age {
-                    written: 0,
-                    failed: NEVER,
-                },
-            );
-        }
+        let vacant = || Age {
+            written: 0,
+            failed: NEVER,
+        };
+        crate::arena::grow_side_table(&mut self.slots, index, slots, vacant);
         self.slots[i] = Age {
             written: now,
             failed: NEVER,
