@@ -449,16 +449,19 @@ impl<K, V> Timers<K, V> {
         // Fail-safe keeps an expired entry `grace` past its deadline: the
         // wheel files it by then.
         let grace = config.windows.map_or(0, |w| w.grace);
-        let bounded = !config.reads_move_deadlines() && ages.is_none();
-        Timers {
+        let mut timers = Timers {
             reads_move: config.reads_move_deadlines(),
-            floor: if bounded { NEVER } else { 0 },
+            floor: 0,
             config,
             timings: Vec::new(),
             caps,
             wheel: Wheel::new(grace),
             ages,
+        };
+        if timers.bounded() {
+            timers.floor = NEVER;
         }
+        timers
     }
 
     /// Makes room for `slots` slots (entries stored before the timers).

@@ -243,15 +243,15 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             .on_lookup(&mut self.arena, hash, self.weights.as_deref());
         // Before the shard's floor a hit needs nothing from the timers
         // (see `Timers::all_live`); past it the deadline is looked at.
-        let timed = self.timers.as_deref().is_some_and(|t| !t.all_live(now));
-        let found = match self.timers.as_deref() {
-            Some(timers) if timed => self.find_timed(hash, key, timers).map(|(index, _)| index),
-            _ => self.find(hash, key),
+        let timers = self.timers.as_deref().filter(|t| !t.all_live(now));
+        let found = match timers {
+            Some(timers) => self.find_timed(hash, key, timers).map(|(index, _)| index),
+            None => self.find(hash, key),
         };
         match found {
             Some(index) => {
                 let mut stale = false;
-                if let Some(timers) = self.timers.as_deref().filter(|_| timed) {
+                if let Some(timers) = timers {
                     let now = timers.wheel.time();
                     if timers.is_expired(index, now) {
                         self.counters.misses += u64::from(count);
