@@ -1,7 +1,8 @@
 //! loom models of expiry and the removal listener: an expired key reloaded
 //! by racing callers (one load, no stale value), a listener that calls
 //! back into the cache for the key being removed (no deadlock, every
-//! removal heard once), and `cleanup` racing inserts.
+//! removal heard once), `cleanup` racing inserts, and a reader that misses
+//! the flag the first `insert_with_ttl` sets.
 #![cfg(shardcache_loom)]
 
 mod common;
@@ -183,4 +184,49 @@ fn cleanup_races_insert() {
         assert_eq!(cache.get(&3), Some(300));
         assert_eq!(cache.stats().expirations, 2);
     });
+}
+
+/// A reader racing the first `insert_with_ttl` of a cache built without
+/// expiry may miss the cache's `expiring` flag (set relaxed) and so read no
+/// clock before it locks the shard. Once it finds the timers that insert
+/// gave the shard, it reads the clock all the same: neither a lookup (under
+/// the read lock with two shards, the write lock with one) nor a `remove`
+/// returns the entry after its deadline.
+#[test]
+fn reader_missing_the_expiry_flag_reads_the_clock() {
+    for (shards, remove) in [(1, false), (2, false), (1, true)] {
+        common::model(2, move || {
+            shardcache::loom_set_builtin_clock(Duration::ZERO);
+            let cache: Arc<Cache<u64, u64, common::Fixed>> = Arc::new(
+                Cache::builder()
+                    .capacity(4)
+                    .shards(shards)
+                    .hasher(common::Fixed::default())
+                    .build(),
+            );
+            // A plain flag: the model's own signal, which gives loom no
+            // order between the two threads.
+            let inserted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (c, done) = (cache.clone(), inserted.clone());
+            let writer = thread::spawn(move || {
+                c.insert_with_ttl(1, 100, Duration::from_millis(5));
+                done.store(true, Ordering::SeqCst);
+            });
+            while !inserted.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
+            shardcache::loom_set_builtin_clock(Duration::from_millis(10));
+            // A fresh thread: loom lets it read the flag's old value (this
+            // thread, having yielded, must see the new one).
+            let c = cache.clone();
+            let reader = thread::spawn(move || if remove { c.remove(&1) } else { c.get(&1) });
+            assert_eq!(
+                reader.join().unwrap(),
+                None,
+                "expired at 5 ms, read at 10 ms"
+            );
+            writer.join().unwrap();
+            cache.check_invariants();
+        });
+    }
 }

@@ -20,7 +20,9 @@ use crate::listener::{Listener, Outbox, RemovalCause};
 use crate::policy::{Policy, PolicyState};
 use crate::shard::Shard;
 use crate::stats::{CacheInfo, ReadCounters, Stats};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{
+    Arc, AtomicBool, AtomicU64, Mutex, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 
 /// A weigher: the cost of an entry against the cache's capacity. An `Arc`,
 /// so that a refresh on an executor can weigh its value (`refresh.rs`).
@@ -95,9 +97,10 @@ pub struct Cache<K, V, S = RandomState> {
     observer: crate::observe::Observer,
     /// Whether any shard keeps timers, so that operations read the clock:
     /// set at build time when expiry is configured, or by the first
-    /// `insert_with_ttl`. Relaxed: a reader that misses the change reads
-    /// no clock, and its shard then uses the time of its latest write.
-    expiring: std::sync::atomic::AtomicBool,
+    /// `insert_with_ttl`. Relaxed: an operation that misses the change
+    /// reads no clock before it locks its shard, and reads it under the
+    /// lock if the shard has timers (`Expiration::unread`).
+    expiring: AtomicBool,
     /// The expiry settings and the clock.
     expiration: Arc<Expiration<K, V>>,
     /// Hears every entry that leaves the cache (`listener.rs`).
@@ -151,7 +154,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
             reads_shared,
             read_counters: ReadCounters::new(reads_shared),
             observer,
-            expiring: std::sync::atomic::AtomicBool::new(expiration.configured),
+            expiring: AtomicBool::new(expiration.configured),
             expiration,
             listener,
             refresh: None,
@@ -163,7 +166,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// read) for a cache that does not expire entries.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        if self.expiring.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.expiring.load(Ordering::Relaxed) {
             self.expiration.now()
         } else {
             0
@@ -432,9 +435,8 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// assert_eq!(cache.get("session"), Some(7)); // gone in 5 s
     /// ```
     pub fn insert_with_ttl(&self, key: K, value: V, ttl: Duration) -> Option<V> {
-        if !self.expiring.load(std::sync::atomic::Ordering::Relaxed) {
-            self.expiring
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+        if !self.expiring.load(Ordering::Relaxed) {
+            self.expiring.store(true, Ordering::Relaxed);
         }
         let stamp = Stamp {
             now: self.expiration.now(),
@@ -477,7 +479,7 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
     /// ```
     pub fn cleanup(&self) {
         self.apply_refreshes();
-        if !self.expiring.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.expiring.load(Ordering::Relaxed) {
             return;
         }
         for shard in self.shards.iter() {

@@ -185,7 +185,7 @@ enum Source {
 /// `Instant::now()`. About five times cheaper than `Instant::now()` where
 /// the vDSO reads the TSC, and ten where it cannot (a precise read is then
 /// a system call): the figures are in `docs/expiry.md`.
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(shardcache_loom)))]
 #[inline]
 fn coarse_nanos() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
@@ -194,12 +194,18 @@ fn coarse_nanos() -> u64 {
         .wrapping_add(t.tv_nsec as u64)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(not(target_os = "linux"), not(shardcache_loom)))]
 #[inline]
 fn coarse_nanos() -> u64 {
     use std::sync::OnceLock;
     static START: OnceLock<Instant> = OnceLock::new();
     nanos(START.get_or_init(Instant::now).elapsed())
+}
+
+/// Under loom, a clock that a model sets (`sync.rs`).
+#[cfg(shardcache_loom)]
+fn coarse_nanos() -> u64 {
+    crate::sync::builtin_clock()
 }
 
 /// The settings of a cache's expiry and its time source, shared by the
@@ -284,6 +290,23 @@ impl<K, V> Expiration<K, V> {
         match &self.source {
             Source::Coarse { base } => coarse_nanos().saturating_sub(*base),
             Source::Custom(clock) => nanos(clock.now().saturating_duration_since(self.epoch)),
+        }
+    }
+
+    /// "Now" for an operation that read no clock (its `now` is 0: it
+    /// missed the cache's `expiring` flag, racing the first
+    /// `insert_with_ttl` of a cache built without expiry) yet found timers
+    /// in its shard, which that call gave it under the lock after setting
+    /// the flag. Read here, under the lock, so that the entry is not judged
+    /// by the time of the shard's latest write. Only the built-in clock is
+    /// read, which is not user code: a cache with a clock of its own sets
+    /// the flag when it is built, so its operations always read the clock,
+    /// and their 0 is a reading.
+    #[cold]
+    pub(crate) fn unread(&self) -> u64 {
+        match &self.source {
+            Source::Coarse { base } => coarse_nanos().saturating_sub(*base),
+            Source::Custom(_) => 0,
         }
     }
 
@@ -470,10 +493,13 @@ impl<K, V> Timers<K, V> {
         self.timings.resize_with(slots, Timing::vacant);
     }
 
-    /// The shard's time: the clock reading, but never before the wheel's
-    /// latest (a clock that goes backwards holds still).
+    /// The shard's time for an operation that read the clock (`now`)
+    /// before it locked the shard: the reading, but never before the
+    /// wheel's latest (a clock that goes backwards holds still). An
+    /// operation that read no clock passes 0 ([`Expiration::unread`]).
     #[inline]
     pub(crate) fn clamp(&self, now: u64) -> u64 {
+        let now = if now == 0 { self.config.unread() } else { now };
         now.max(self.wheel.time())
     }
 

@@ -94,6 +94,14 @@ pub mod __private {
     }
 }
 
+/// Sets the built-in clock of the loom build (which stands still unless a
+/// model moves it): for the models in `loom-tests/`. Not public API.
+#[doc(hidden)]
+#[cfg(shardcache_loom)]
+pub fn loom_set_builtin_clock(since_start: std::time::Duration) {
+    sync::set_builtin_clock(since_start.as_nanos() as u64);
+}
+
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

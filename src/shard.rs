@@ -99,7 +99,7 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         let Some(timers) = self.timers.as_deref_mut() else {
             return;
         };
-        let mut changed = timers.advance(now);
+        let mut changed = timers.advance(timers.clamp(now));
         let now = timers.wheel.time();
         for _ in 0..budget {
             let Some(timers) = self.timers.as_deref_mut() else {

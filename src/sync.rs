@@ -17,7 +17,7 @@
 
 #[cfg(not(shardcache_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
     pub(crate) use std::sync::Arc;
     use std::sync::PoisonError;
     pub(crate) use std::thread_local;
@@ -168,11 +168,30 @@ mod imp {
 
 #[cfg(shardcache_loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::thread_local;
     use std::ops::{Deref, DerefMut};
     use std::time::Instant;
+
+    std::thread_local! {
+        /// The built-in clock's reading under loom, in nanoseconds: set by
+        /// a model (`loom_set_builtin_clock`), never advanced by itself.
+        /// Thread-local, so that models running in parallel on the test
+        /// harness's threads do not share it (each model runs all its
+        /// threads on the harness thread that started it).
+        static BUILTIN_CLOCK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The built-in clock's reading under loom (see `BUILTIN_CLOCK`).
+    pub(crate) fn builtin_clock() -> u64 {
+        BUILTIN_CLOCK.with(|clock| clock.get())
+    }
+
+    /// Sets the built-in clock under loom (see `BUILTIN_CLOCK`).
+    pub(crate) fn set_builtin_clock(nanos: u64) {
+        BUILTIN_CLOCK.with(|clock| clock.set(nanos));
+    }
 
     /// Under loom no thread owns a counter stripe (`stats.rs`): every
     /// count is an atomic add on a shared stripe, and the models stay small.
