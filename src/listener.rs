@@ -189,7 +189,10 @@ impl<K, V, S> crate::CacheBuilder<K, V, S> {
     /// every other removed entry was reported and dropped; the cache is
     /// unaffected. An entry too heavy to be stored at all is reported as
     /// [`RemovalCause::Size`] (it never entered); a loaded value not stored
-    /// because a write superseded its load is not reported.
+    /// because a write superseded its load is not reported. Entries still
+    /// in the cache when it is dropped go with it, unreported: call
+    /// [`clear`](crate::Cache::clear) first to hear them, as
+    /// [`RemovalCause::Explicit`].
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

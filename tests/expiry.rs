@@ -251,9 +251,9 @@ fn listener_hears_each_cause() {
     assert_eq!(cache.insert(3, 4), None); // over an expired entry: Expired
     cache.insert(9, 1000); // too heavy: Size, never entered
     cache.clear(); // Explicit
-    let events = events.lock().unwrap().clone();
+    let heard = events.lock().unwrap().clone();
     assert_eq!(
-        events,
+        heard,
         vec![
             (1, 1, RemovalCause::Replaced),
             (1, 2, RemovalCause::Size),
@@ -263,6 +263,10 @@ fn listener_hears_each_cause() {
             (3, 4, RemovalCause::Explicit),
         ]
     );
+    // Dropping the cache reports nothing: its entries go with it.
+    cache.insert(5, 5);
+    drop(cache);
+    assert_eq!(events.lock().unwrap().len(), 6);
 }
 
 #[test]
