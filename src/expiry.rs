@@ -509,11 +509,12 @@ impl<K, V> Timers<K, V> {
         !self.reads_move && self.ages.is_none()
     }
 
-    /// Whether every entry of the shard is live at `now` (before the
-    /// floor): then a hit returns the entry as if it had no timers.
+    /// Whether every entry of the shard is live at `time`, the shard's
+    /// time ([`Timers::clamp`]): it is before the floor. Then a hit
+    /// returns the entry as if it had no timers.
     #[inline]
-    pub(crate) fn all_live(&self, now: u64) -> bool {
-        self.clamp(now) < self.floor
+    pub(crate) fn all_live(&self, time: u64) -> bool {
+        time < self.floor
     }
 
     /// Raises the floor to what the wheel guarantees, if the due list is

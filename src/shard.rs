@@ -243,7 +243,10 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
             .on_lookup(&mut self.arena, hash, self.weights.as_deref());
         // Before the shard's floor a hit needs nothing from the timers
         // (see `Timers::all_live`); past it the deadline is looked at.
-        let timers = self.timers.as_deref().filter(|t| !t.all_live(now));
+        let timers = self
+            .timers
+            .as_deref()
+            .filter(|t| !t.all_live(t.wheel.time()));
         let found = match timers {
             Some(timers) => self.find_timed(hash, key, timers).map(|(index, _)| index),
             None => self.find(hash, key),
@@ -340,8 +343,9 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         if let Some(timers) = self.timers.as_deref() {
             // Before the floor, no entry has expired and a hit needs
             // nothing from the timers (see `Timers::all_live`).
-            if !timers.all_live(now) {
-                return self.get_shared_timed(hash, key, now, timers);
+            let time = timers.clamp(now);
+            if !timers.all_live(time) {
+                return self.get_shared_timed(hash, key, time, timers);
             }
         }
         let arena = &self.arena;
@@ -353,8 +357,9 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         value.map(|value| (value.clone(), false))
     }
 
-    /// [`Shard::get_shared`] on a shard with timers. Kept out of line, so
-    /// that the hit path of a cache without expiry holds fewer registers.
+    /// [`Shard::get_shared`] on a shard with timers, at the shard's time
+    /// `now` ([`Timers::clamp`]). Kept out of line, so that the hit path
+    /// of a cache without expiry holds fewer registers.
     #[inline(never)]
     fn get_shared_timed<Q>(
         &self,
@@ -369,7 +374,6 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         V: Clone,
     {
         let (index, deadline) = self.find_timed(hash, key, timers)?;
-        let now = timers.clamp(now);
         if deadline <= now {
             return None;
         }
