@@ -358,14 +358,14 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
     }
 
     /// [`Shard::get_shared`] on a shard with timers, at the shard's time
-    /// `now` ([`Timers::clamp`]). Kept out of line, so that the hit path
+    /// `time` ([`Timers::clamp`]). Kept out of line, so that the hit path
     /// of a cache without expiry holds fewer registers.
     #[inline(never)]
     fn get_shared_timed<Q>(
         &self,
         hash: u64,
         key: &Q,
-        now: u64,
+        time: u64,
         timers: &Timers<K, V>,
     ) -> Option<(V, bool)>
     where
@@ -374,12 +374,15 @@ impl<K: Eq + Hash, V, S: BuildHasher> Shard<K, V, S> {
         V: Clone,
     {
         let (index, deadline) = self.find_timed(hash, key, timers)?;
-        if deadline <= now {
+        if deadline <= time {
             return None;
         }
-        let stale = timers.ages.as_ref().is_some_and(|a| a.is_stale(index, now));
+        let stale = timers
+            .ages
+            .as_ref()
+            .is_some_and(|a| a.is_stale(index, time));
         let (key, value) = (self.arena.key(index), self.arena.value(index));
-        timers.on_read(index, key, value, now);
+        timers.on_read(index, key, value, time);
         self.arena.mark(index);
         Some((value.clone(), stale))
     }
