@@ -154,3 +154,46 @@ fn batch_vs_a_loader_that_needs_its_key() {
         assert_eq!(cache.loads_in_flight(), 0);
     });
 }
+
+/// Two batches wait on a load whose loader panics. The batch handed the
+/// lead ends the flight for everyone rather than pass it to the other
+/// batch, which would pass it back: two batches that each hand on a lead
+/// and rejoin the flight pass it between them forever. Both start over,
+/// the key is loaded once, and both get its value.
+#[test]
+fn batches_handed_the_lead_of_a_failed_load() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    common::model(2, || {
+        let cache = Arc::new(common::cache(4));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let batch = || {
+            let (c, l) = (cache.clone(), loads.clone());
+            thread::spawn(move || {
+                c.get_or_insert_many(&[1], |missing| {
+                    l.fetch_add(missing.len(), Ordering::SeqCst);
+                    vec![7]
+                })
+            })
+        };
+        let mut batches = Vec::new();
+        let led = catch_unwind(AssertUnwindSafe(|| {
+            cache.get_or_insert_with(1, || {
+                // Each batch's miss is counted in the step that joins it
+                // to this flight.
+                for misses in [2, 3] {
+                    batches.push(batch());
+                    while cache.stats().misses < misses {
+                        thread::yield_now();
+                    }
+                }
+                panic!("loader")
+            })
+        }));
+        assert!(led.is_err(), "the leader's caller got its panic");
+        for batch in batches {
+            assert_eq!(batch.join().unwrap(), [7]);
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "one load after the panic");
+        assert_eq!(cache.loads_in_flight(), 0);
+    });
+}

@@ -9,12 +9,16 @@
 //! over, or they end), then waits for that flight with nothing held, and
 //! starts a new pass. So a batch never waits while it leads a flight, and
 //! two overlapping batches cannot deadlock; the one that takes their
-//! first common key first goes on, the other waits for it. When a pass
-//! completes, the batch leads a flight for every key not yet resolved,
-//! calls `load` once for them (in the order of `keys`) and finishes each
-//! flight as a single load would (`Cache::finish`). If `load` panics or
-//! returns the wrong number of values, every led flight is handed over
-//! and nothing is cached.
+//! first common key first goes on, the other waits for it. A batch handed
+//! the lead of the flight it waits on ends that flight for everyone, who
+//! start over (as a compute does): were it to pass the lead on, two
+//! batches waiting on one flight would pass it between them forever.
+//!
+//! When a pass completes, the batch leads a flight for every key not yet
+//! resolved, calls `load` once for them (in the order of `keys`) and
+//! finishes each flight as a single load would (`Cache::finish`). If
+//! `load` panics or returns the wrong number of values, every led flight
+//! is handed over and nothing is cached.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -131,11 +135,13 @@ impl<'a, K: Hash + Eq + Clone, V: Clone, S: BuildHasher> Batch<'a, K, V, S> {
     fn waited(&mut self, blocked: &Blocked<V>, wait: Wait<V>) {
         match wait {
             Wait::Value(value) => self.values[blocked.at] = Some(value),
-            // Handed the lead: pass it on (or end the flight) rather than
-            // hold a flight out of order; the next pass takes the key again.
+            // Handed the lead: end the flight for everyone, who start over;
+            // the next pass takes the key again, in order. Passing it on
+            // instead could hand it to another batch, which would pass it
+            // back and rejoin, the two passing it between them forever.
             Wait::Lead => self
                 .cache
-                .leave(self.hashes[blocked.at], &blocked.flight, blocked.id),
+                .end_empty(self.hashes[blocked.at], &blocked.flight),
             Wait::Failed(_) | Wait::Retry | Wait::TimedOut => {}
         }
     }

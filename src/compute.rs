@@ -232,14 +232,4 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         outbox.deliver();
         now
     }
-
-    /// Ends `flight` (led by this caller) for everyone without a value.
-    pub(crate) fn end_empty(&self, hash: u64, flight: &Arc<Flight<V>>) {
-        let (slot, wakers) = {
-            let mut shard = self.shard(hash);
-            (shard.flights.take(hash, flight), flight.finish_empty())
-        };
-        wakers.wake(flight);
-        drop(slot);
-    }
 }

@@ -669,6 +669,18 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher> Cache<K, V, S> {
         self.give_up(hash, flight, id, None);
     }
 
+    /// Ends `flight` (led by this caller) for everyone without a value:
+    /// its waiters start over. For a waiter handed a lead it does not
+    /// want (a compute, a batch), which would otherwise pass it on.
+    pub(crate) fn end_empty(&self, hash: u64, flight: &Arc<Flight<V>>) {
+        let (slot, wakers) = {
+            let mut shard = self.shard(hash);
+            (shard.flights.take(hash, flight), flight.finish_empty())
+        };
+        wakers.wake(flight);
+        drop(slot);
+    }
+
     /// `id` gives up on `flight`, as its leader (`Some(panicked)`) or as a
     /// waiter (`None`, which may have just been chosen to lead), all under
     /// the shard lock. If it leads, the flight passes to the oldest waiter,

@@ -386,6 +386,48 @@ fn overlapping_batches_load_each_key_once() {
     }
 }
 
+/// Two async batches wait on a load whose caller is cancelled. The batch
+/// handed the lead ends the flight for everyone; were it to pass the lead
+/// on, the two batches would pass it between them forever (on one executor
+/// thread, every time). Both finish, with one load.
+#[test]
+fn batches_handed_the_lead_of_a_cancelled_load_finish() {
+    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::new(100));
+    let loads = Arc::new(AtomicUsize::new(0));
+    block_on(async {
+        let c = cache.clone();
+        let leader =
+            tokio::spawn(async move { c.get_or_insert_async(1, std::future::pending()).await });
+        let batches: Vec<_> = (0..2)
+            .map(|_| {
+                let (c, loads) = (cache.clone(), loads.clone());
+                tokio::spawn(async move {
+                    c.get_or_insert_many_async(&[1], |missing| async move {
+                        loads.fetch_add(missing.len(), Ordering::SeqCst);
+                        vec![7]
+                    })
+                    .await
+                })
+            })
+            .collect();
+        // The leader's miss, then each batch's, counted as it joins.
+        while cache.stats().misses < 3 {
+            tokio::task::yield_now().await;
+        }
+        leader.abort();
+        let both = async {
+            for batch in batches {
+                assert_eq!(batch.await.unwrap(), [7]);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), both)
+            .await
+            .expect("both batches finish (they passed the lead between them)");
+    });
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    assert_eq!(cache.loads_in_flight(), 0);
+}
+
 #[test]
 fn async_batches_on_tokio() {
     let rt = tokio::runtime::Builder::new_multi_thread()
