@@ -2,12 +2,13 @@
 
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::BuildHasherDefault;
 use std::io::Write;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Once;
 
 use shardcache::Cache;
 
@@ -48,8 +49,85 @@ fn test_name() -> String {
         .to_string()
 }
 
-/// The last panic of the model being checked: its message and location.
-static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+/// The model this test thread is checking. loom runs a model's threads as
+/// coroutines on its test's thread, so the panic hook (one for the whole
+/// process, [`install_hook`]) finds here the model that panicked, though
+/// the harness runs several tests at once.
+struct Running {
+    name: String,
+    test: String,
+    /// Whether an aborting failure was already recorded and replayed.
+    replayed: bool,
+    /// The model's last panic: its message and location.
+    last_panic: Option<String>,
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Installs, once, the panic hook of the models: outside a model it is the
+/// default hook; inside one it silences the panic but keeps it as the
+/// model's last (models panic on purpose inside `catch_unwind`, and loom
+/// would print each one thousands of times), and reports a failure raised
+/// inside loom's scheduler at once, since a deadlock there aborts the
+/// process.
+fn install_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_model = RUNNING
+                .try_with(|running| running.borrow().is_some())
+                .unwrap_or(false);
+            if in_model {
+                model_panicked(info);
+            } else {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// The hook's work for a panic inside a model.
+fn model_panicked(info: &std::panic::PanicHookInfo<'_>) {
+    let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic payload)".to_string());
+    let location = info
+        .location()
+        .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+    let text = format!("{message}{location}");
+    // loom's own failures (deadlock, too many branches, a leak) are raised
+    // inside its scheduler, where some abort the process: report them now.
+    let in_loom = info.location().is_some_and(|l| {
+        let file = l.file().replace('\\', "/");
+        file.contains("/loom-") || file.contains("/loom/src/")
+    });
+    let first_abort = RUNNING.with(|running| {
+        let mut running = running.borrow_mut();
+        let run = running.as_mut()?;
+        run.last_panic = Some(text.clone());
+        (in_loom && !std::mem::replace(&mut run.replayed, true))
+            .then(|| (run.name.clone(), run.test.clone()))
+    });
+    if let Some((name, test)) = first_abort {
+        report(&format!(
+            "\nloom model `{name}` FAILED inside loom's scheduler: {text}\n"
+        ));
+        if replays() {
+            replay_in_children(&name, &test);
+        } else if std::env::var_os("SHARDCACHE_LOOM_CHILD").is_none() {
+            report(&format!(
+                "To record the failing schedule and replay it with loom's log:\n  {}\n",
+                replay_help(&name)
+            ));
+        }
+    }
+}
 
 /// Writes to the real stderr, past the test harness's capture: a model
 /// that deadlocks aborts the process, and captured output dies with it.
@@ -70,57 +148,30 @@ fn report(text: &str) {
 /// schedule: it runs the model again recording each schedule in a
 /// checkpoint file (so the file ends holding the failing one), then replays
 /// that schedule alone with loom's log (`LOOM_LOG=trace`, `LOOM_LOCATION`)
-/// printed, and says how to replay it by hand. A deadlock (or any other
-/// failure raised inside loom's scheduler) aborts the process instead of
-/// unwinding: the panic hook prints the name and loom's message, then runs
-/// this test twice more in child processes, to record the failing schedule
-/// and to replay it with loom's log, before the process aborts.
+/// printed, and says how to replay it by hand. A deadlock aborts the
+/// process instead of unwinding (other failures raised inside loom's
+/// scheduler may too): the panic hook prints the name and loom's message,
+/// then runs this test twice more in child processes, to record the
+/// failing schedule and to replay it with loom's log, before the process
+/// aborts.
 /// `SHARDCACHE_LOOM_REPLAY=0` skips the replays (the mutation check does).
 pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let hook_name = name.to_string();
-    let test = test_name();
-    let replayed = std::sync::atomic::AtomicBool::new(false);
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(non-string panic payload)".to_string());
-        let location = info
-            .location()
-            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
-        let text = format!("{message}{location}");
-        // loom's own failures (deadlock, too many branches, a leak) are
-        // raised inside its scheduler, where they abort: report them now.
-        let in_loom = info.location().is_some_and(|l| {
-            let file = l.file().replace('\\', "/");
-            file.contains("/loom-") || file.contains("/loom/src/")
-        });
-        if in_loom && !replayed.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            report(&format!(
-                "\nloom model `{hook_name}` FAILED inside loom (the process aborts): {text}\n"
-            ));
-            if replays() {
-                replay_in_children(&hook_name, &test);
-            } else if std::env::var_os("SHARDCACHE_LOOM_CHILD").is_none() {
-                report(&format!(
-                    "To record the failing schedule and replay it with loom's log:\n  {}\n",
-                    replay_help(&hook_name)
-                ));
-            }
-        }
-        if let Ok(mut last) = LAST_PANIC.lock() {
-            *last = Some(text);
-        }
-    }));
+    install_hook();
+    RUNNING.with(|running| {
+        *running.borrow_mut() = Some(Running {
+            name: name.to_string(),
+            test: test_name(),
+            replayed: false,
+            last_panic: None,
+        })
+    });
     let f = std::sync::Arc::new(f);
     let g = f.clone();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         check(bound, None, false, move || g());
     }));
     if let Err(panic) = outcome {
-        let last = LAST_PANIC.lock().ok().and_then(|mut l| l.take());
+        let last = RUNNING.with(|running| running.borrow_mut().as_mut()?.last_panic.take());
         report(&format!(
             "\nloom model `{name}` FAILED: {}\n",
             last.as_deref().unwrap_or("(no panic message)")
@@ -133,10 +184,10 @@ pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stati
                 replay_help(name)
             ));
         }
-        let _ = std::panic::take_hook();
+        RUNNING.with(|running| running.borrow_mut().take());
         resume_unwind(panic);
     }
-    let _ = std::panic::take_hook();
+    RUNNING.with(|running| running.borrow_mut().take());
 }
 
 /// Whether a failure is recorded and replayed (not when the caller records
