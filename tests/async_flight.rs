@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use shardcache::Cache;
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Awaits a spawned task.
 type Join = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()>>>>;
@@ -517,4 +521,196 @@ fn a_panicking_waker_does_not_strand_the_other_waiters() {
     );
     assert_eq!(cache.get(&1), Some(7));
     assert_eq!(cache.loads_in_flight(), 0);
+}
+
+/// Every kind of caller on six hot keys at once: on a tokio runtime, async
+/// loads and batches, some cancelled by short timeouts and some with
+/// panicking loaders; beside it, two threads of sync loads, batches,
+/// computes, timed loads and panicking loaders; and writes from both.
+/// Every caller finishes (within a minute, against a fraction of a second
+/// of work), every value returned or cached is its key's one value, and no
+/// flight is left behind. Seeded, so a failing mix repeats (up to the
+/// interleaving).
+fn mix(rt: tokio::runtime::Runtime) {
+    // Room for half the keys: most calls miss.
+    let cache: Arc<Cache<u64, u64>> = Arc::new(Cache::builder().capacity(3).shards(1).build());
+    let threads: Vec<_> = (1..=2)
+        .map(|seed| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(seed);
+                for _ in 0..1_000 {
+                    sync_call(&cache, &mut rng);
+                }
+            })
+        })
+        .collect();
+    let all = async {
+        let tasks: Vec<_> = (0..24u64)
+            .map(|seed| {
+                let cache = cache.clone();
+                tokio::spawn(async move {
+                    let mut rng = Rng(100 + seed);
+                    for _ in 0..300 {
+                        async_call(&cache, &mut rng).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), all).await })
+        .expect("every async caller finishes");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for thread in threads {
+        while !thread.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "every sync caller finishes"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().expect("no sync caller fails");
+    }
+    assert_eq!(cache.loads_in_flight(), 0);
+    cache.check_invariants();
+    for (key, value) in cache.iter() {
+        assert_eq!(value, of(key));
+    }
+}
+
+#[test]
+fn a_mix_of_every_kind_of_caller_finishes_on_tokio_multi_thread() {
+    mix(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap());
+}
+
+/// One executor thread makes some races certain that two workers only
+/// sometimes hit (two batches handing one flight back and forth).
+#[test]
+fn a_mix_of_every_kind_of_caller_finishes_on_tokio_current_thread() {
+    mix(tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap());
+}
+
+/// The one value of `key` in the mix.
+fn of(key: u64) -> u64 {
+    key * 10 + 7
+}
+
+/// 1 to 3 of the six keys, maybe repeated.
+fn some_keys(rng: &mut Rng) -> Vec<u64> {
+    (0..1 + rng.below(3)).map(|_| rng.below(6)).collect()
+}
+
+/// One random async call of the mix.
+async fn async_call(cache: &Arc<Cache<u64, u64>>, rng: &mut Rng) {
+    let key = rng.below(6);
+    let keys = some_keys(rng);
+    let pause = Duration::from_micros(rng.below(400));
+    let patience = Duration::from_micros(rng.below(600));
+    let load = async move {
+        tokio::time::sleep(pause).await;
+        of(key)
+    };
+    let load_many = move |missing: Vec<u64>| async move {
+        tokio::time::sleep(pause).await;
+        missing.into_iter().map(of).collect()
+    };
+    match rng.below(10) {
+        0..=2 => assert_eq!(cache.get_or_insert_async(key, load).await, of(key)),
+        3..=5 => {
+            let got = cache.get_or_insert_many_async(&keys, load_many).await;
+            assert_eq!(got, keys.iter().map(|&k| of(k)).collect::<Vec<_>>());
+        }
+        6 => {
+            let got = tokio::time::timeout(patience, cache.get_or_insert_async(key, load)).await;
+            if let Ok(got) = got {
+                assert_eq!(got, of(key));
+            }
+        }
+        7 => {
+            let batch = cache.get_or_insert_many_async(&keys, load_many);
+            if let Ok(got) = tokio::time::timeout(patience, batch).await {
+                assert_eq!(got, keys.iter().map(|&k| of(k)).collect::<Vec<_>>());
+            }
+        }
+        8 => {
+            // In a task of its own, to see its panic (if its loader runs).
+            let cache = cache.clone();
+            let call = tokio::spawn(async move {
+                let keys = [key, (key + 1) % 6];
+                cache
+                    .get_or_insert_many_async(&keys, |_| async move {
+                        tokio::time::sleep(pause).await;
+                        panic!("loader")
+                    })
+                    .await
+            });
+            if let Ok(got) = call.await {
+                assert_eq!(got, [of(key), of((key + 1) % 6)]);
+            }
+        }
+        _ => {
+            if rng.below(2) == 0 {
+                cache.insert(key, of(key));
+            } else {
+                cache.remove(&key);
+            }
+        }
+    }
+}
+
+/// One random sync call of the mix.
+fn sync_call(cache: &Cache<u64, u64>, rng: &mut Rng) {
+    let key = rng.below(6);
+    let keys = some_keys(rng);
+    let pause = Duration::from_micros(rng.below(300));
+    match rng.below(6) {
+        0 => {
+            let got = cache.get_or_insert_with(key, || {
+                std::thread::sleep(pause);
+                of(key)
+            });
+            assert_eq!(got, of(key));
+        }
+        1 => {
+            let got = cache.get_or_insert_many(&keys, |missing| {
+                std::thread::sleep(pause);
+                missing.iter().map(|&k| of(k)).collect()
+            });
+            assert_eq!(got, keys.iter().map(|&k| of(k)).collect::<Vec<_>>());
+        }
+        2 => {
+            // A remove while `f` runs wins: then the key holds nothing.
+            let got = cache.compute(key, |_| shardcache::Compute::Put(of(key)));
+            assert!(got.is_none() || got == Some(of(key)));
+        }
+        3 => {
+            let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                cache.get_or_insert_with(key, || {
+                    std::thread::sleep(pause);
+                    panic!("loader")
+                })
+            }));
+            if let Ok(got) = got {
+                assert_eq!(got, of(key));
+            }
+        }
+        4 => {
+            if let Ok(got) = cache.get_or_insert_with_timeout(key, pause, || of(key)) {
+                assert_eq!(got, of(key));
+            }
+        }
+        _ => {
+            cache.remove(&key);
+        }
+    }
 }

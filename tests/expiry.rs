@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use shardcache::{BuildError, Cache, Clock, Expiry, Policy, RemovalCause};
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 /// A test clock: a fixed start plus an offset in nanoseconds.
 #[derive(Clone)]
 struct TestClock(Instant, Arc<AtomicU64>);
@@ -427,27 +431,6 @@ fn a_herd_on_an_expired_key_runs_one_load() {
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1);
     assert_eq!(cache.stats().loads, 2);
-}
-
-/// A simple xorshift PRNG, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// From 0 to about 2^bits, spread evenly over the scales.
-    fn span(&mut self, bits: u64) -> u64 {
-        let shift = self.below(bits);
-        self.below(2 << shift)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 const NEVER: u64 = u64::MAX;
