@@ -1,9 +1,12 @@
 //! loom models of the service-cache operations: `compute` racing a load and
-//! an insert of its key, two computes of one key, and two overlapping
-//! batches. Each asserts every allowed outcome.
+//! an insert of its key, two computes of one key, overlapping batches, and
+//! batches handed a load whose leader gave up. Each asserts every allowed
+//! outcome.
 #![cfg(shardcache_loom)]
 
 mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -162,7 +165,6 @@ fn batch_vs_a_loader_that_needs_its_key() {
 /// the key is loaded once, and both get its value.
 #[test]
 fn batches_handed_the_lead_of_a_failed_load() {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
     common::model(2, || {
         let cache = Arc::new(common::cache(4));
         let loads = Arc::new(AtomicUsize::new(0));

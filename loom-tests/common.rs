@@ -170,7 +170,7 @@ pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stati
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         check(bound, None, false, move || g());
     }));
-    if let Err(panic) = outcome {
+    if outcome.is_err() {
         let last = RUNNING.with(|running| running.borrow_mut().as_mut()?.last_panic.take());
         report(&format!(
             "\nloom model `{name}` FAILED: {}\n",
@@ -184,10 +184,11 @@ pub fn model_named(name: &str, bound: usize, f: impl Fn() + Sync + Send + 'stati
                 replay_help(name)
             ));
         }
-        RUNNING.with(|running| running.borrow_mut().take());
-        resume_unwind(panic);
     }
     RUNNING.with(|running| running.borrow_mut().take());
+    if let Err(panic) = outcome {
+        resume_unwind(panic);
+    }
 }
 
 /// Whether a failure is recorded and replayed (not when the caller records

@@ -590,8 +590,8 @@ fn a_mix_of_every_kind_of_caller_finishes_on_tokio_multi_thread() {
         .unwrap());
 }
 
-/// One executor thread makes some races certain that two workers only
-/// sometimes hit (two batches handing one flight back and forth).
+/// The same mix with one executor thread, where tasks interleave only at
+/// their awaits.
 #[test]
 fn a_mix_of_every_kind_of_caller_finishes_on_tokio_current_thread() {
     mix(tokio::runtime::Builder::new_current_thread()
@@ -603,6 +603,11 @@ fn a_mix_of_every_kind_of_caller_finishes_on_tokio_current_thread() {
 /// The one value of `key` in the mix.
 fn of(key: u64) -> u64 {
     key * 10 + 7
+}
+
+/// The values of `keys`, in order.
+fn of_all(keys: &[u64]) -> Vec<u64> {
+    keys.iter().map(|&k| of(k)).collect()
 }
 
 /// 1 to 3 of the six keys, maybe repeated.
@@ -622,13 +627,13 @@ async fn async_call(cache: &Arc<Cache<u64, u64>>, rng: &mut Rng) {
     };
     let load_many = move |missing: Vec<u64>| async move {
         tokio::time::sleep(pause).await;
-        missing.into_iter().map(of).collect()
+        of_all(&missing)
     };
     match rng.below(10) {
         0..=2 => assert_eq!(cache.get_or_insert_async(key, load).await, of(key)),
         3..=5 => {
             let got = cache.get_or_insert_many_async(&keys, load_many).await;
-            assert_eq!(got, keys.iter().map(|&k| of(k)).collect::<Vec<_>>());
+            assert_eq!(got, of_all(&keys));
         }
         6 => {
             let got = tokio::time::timeout(patience, cache.get_or_insert_async(key, load)).await;
@@ -639,7 +644,7 @@ async fn async_call(cache: &Arc<Cache<u64, u64>>, rng: &mut Rng) {
         7 => {
             let batch = cache.get_or_insert_many_async(&keys, load_many);
             if let Ok(got) = tokio::time::timeout(patience, batch).await {
-                assert_eq!(got, keys.iter().map(|&k| of(k)).collect::<Vec<_>>());
+                assert_eq!(got, of_all(&keys));
             }
         }
         8 => {
@@ -684,9 +689,9 @@ fn sync_call(cache: &Cache<u64, u64>, rng: &mut Rng) {
         1 => {
             let got = cache.get_or_insert_many(&keys, |missing| {
                 std::thread::sleep(pause);
-                missing.iter().map(|&k| of(k)).collect()
+                of_all(missing)
             });
-            assert_eq!(got, keys.iter().map(|&k| of(k)).collect::<Vec<_>>());
+            assert_eq!(got, of_all(&keys));
         }
         2 => {
             // A remove while `f` runs wins: then the key holds nothing.
